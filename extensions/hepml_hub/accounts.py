@@ -1,0 +1,72 @@
+"""Per-user system accounts and private homes, in the manner of The Littlest JupyterHub.
+
+When the hub runs as root, hub user ``alice`` gets the system account ``jupyter-alice``
+(created on first spawn) whose home ``<data_dir>/homes/alice`` is private (mode 0700).
+When the hub runs as an ordinary user, every server runs as that user.
+
+Examples
+--------
+>>> system_username("alice")
+'jupyter-alice'
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+PREFIX = "jupyter-"
+_VALID = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
+
+
+def system_username(hub_name: str, prefix: str = PREFIX) -> str:
+    """The system account of hub user ``hub_name``.
+
+    Hub names are restricted (see :data:`hepml_hub.auth.USERNAME_PATTERN`) so the result is
+    a valid POSIX user name of at most 32 characters.
+    """
+    if not _VALID.match(hub_name):
+        raise ValueError(
+            f"hub user name {hub_name!r} cannot become a system account: "
+            f"it must match {_VALID.pattern}"
+        )
+    return prefix + hub_name
+
+
+def running_as_root() -> bool:
+    """Whether this process may create accounts and switch users."""
+    return os.geteuid() == 0
+
+
+def ensure_account(username: str, home: Path) -> pwd.struct_passwd:
+    """Create system account ``username`` with private ``home`` if it does not exist.
+
+    Idempotent. The home directory is created mode 0700 and owned by the account.
+    """
+    try:
+        entry = pwd.getpwnam(username)
+    except KeyError:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run(
+            [useradd, "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash",
+             "--user-group", "--comment", "hepml-hub user", username],
+            check=True, capture_output=True, text=True,
+        )
+        entry = pwd.getpwnam(username)
+    ensure_private_dir(home, entry.pw_uid, entry.pw_gid)
+    return entry
+
+
+def ensure_private_dir(path: Path, uid: int, gid: int) -> None:
+    """Make ``path`` exist, owned by ``uid:gid`` with mode 0700."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    st = path.stat()
+    if (st.st_uid, st.st_gid) != (uid, gid) and running_as_root():
+        os.chown(path, uid, gid)
+    if st.st_mode & 0o777 != 0o700:
+        path.chmod(0o700)

@@ -1,0 +1,78 @@
+"""The embedded deployment: JupyterHub, configurable-http-proxy and local servers on one machine.
+
+:func:`configure` maps :class:`hepml_hub.settings.HepmlHub` onto JupyterHub's traits:
+sqlite state, a persisted cookie secret and the proxy token in the data directory (files
+0600), :class:`~hepml_hub.auth.HepmlAuthenticator`, :class:`~hepml_hub.spawner.HepmlSpawner`,
+and two managed services, the fork server and jupyterhub-idle-culler.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+from hepml_hub.auth import write_private
+from hepml_hub.settings import PROJECT_ROOT, HepmlHub
+
+
+def private_file(path: Path, make: bool = False) -> Path:
+    """Ensure ``path`` exists with mode 0600 (``make``: fill it with a random secret)."""
+    if not path.exists():
+        write_private(path, secrets.token_hex(32) + "\n" if make else "")
+    path.chmod(0o600)
+    return path
+
+
+def configure(c, hub: HepmlHub) -> None:
+    """Configure JupyterHub for one machine."""
+    data = Path(hub.data_dir).resolve()
+    for folder in (data, data / "homes"):
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o711)  # users may traverse to their own home, not list others
+    run = data / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    run.chmod(0o700)
+
+    c.JupyterHub.bind_url = hub.bind_url
+    c.JupyterHub.hub_bind_url = hub.hub_bind_url
+    c.JupyterHub.db_url = f"sqlite:///{private_file(data / 'jupyterhub.sqlite')}"
+    c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(run / "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = False  # a hub restart leaves users' servers running
+    c.JupyterHub.load_groups = {name: {"users": []} for name in hub.groups}
+
+    c.ConfigurableHTTPProxy.command = [
+        str(PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")]
+    c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
+    c.ConfigurableHTTPProxy.pid_file = str(run / "proxy.pid")
+    c.ConfigurableHTTPProxy.auth_token = private_file(
+        run / "proxy-token", make=True).read_text().strip()
+
+    c.JupyterHub.authenticator_class = "hepml_hub.auth.HepmlAuthenticator"
+    c.Authenticator.admin_users = set(hub.admin_users)
+    c.Authenticator.allow_all = True  # access is granted by admin approval of sign-ups
+    c.HepmlAuthenticator.first_admin = sorted(hub.admin_users)[0] if hub.admin_users else ""
+    c.HepmlAuthenticator.admin_password_file = str(data / "admin-password")
+
+    socket = run / "forkserver.sock"
+    c.JupyterHub.spawner_class = "hepml_hub.spawner.HepmlSpawner"
+    c.HepmlSpawner.data_dir = str(data)
+    c.HepmlSpawner.tutorials_dir = str(PROJECT_ROOT / "tutorials")
+    c.HepmlSpawner.forkserver_socket = str(socket)
+    c.Spawner.default_url = "/lab"
+    c.Spawner.http_timeout = 60
+    c.Spawner.start_timeout = 120
+
+    c.JupyterHub.services = [
+        {"name": "hepml-forkserver",
+         "command": [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(socket)]},
+        {"name": "idle-culler",
+         "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+                     f"--timeout={hub.cull_timeout}", f"--cull-every={hub.cull_every}"]},
+    ]
+    c.JupyterHub.load_roles = [
+        {"name": "idle-culler",
+         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+         "services": ["idle-culler"]},
+    ]

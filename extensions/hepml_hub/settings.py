@@ -1,0 +1,141 @@
+"""Deployment settings of hepml-hub, as traits that ``jupyterhub_config.py`` maps to JupyterHub.
+
+Set them in ``jupyterhub_config.py`` (``c.HepmlHub.cull_timeout = 1800``) or, for the
+common ones, through environment variables (``HEPML_DATA_DIR``, ``HEPML_BIND_URL``, ...),
+which is how ``make hub`` and the tests pick free ports and private data directories.
+
+Examples
+--------
+>>> from traitlets.config import Config
+>>> c = Config()
+>>> c.HepmlHub.cull_timeout = 1800
+>>> HepmlHub(config=c).cull_timeout
+1800
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets import Integer, List, Set, Unicode, default, validate
+from traitlets.config import Configurable
+
+#: The repository (or installed tree) root: ``tutorials/`` and ``node_modules/`` live here.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+DEPLOYMENTS = ("embedded",)
+
+
+def _env(name: str, fallback: str) -> str:
+    return os.environ.get(name) or fallback
+
+
+class HepmlHub(Configurable):
+    """Settings of one hepml-hub deployment."""
+
+    deployment = Unicode(
+        help="""Which deployment to configure: ``embedded`` (one machine, local processes).
+
+        Environment: ``HEPML_DEPLOYMENT``. Example: ``c.HepmlHub.deployment = "embedded"``
+        """,
+    ).tag(config=True)
+    data_dir = Unicode(
+        help="""Directory for the hub's state: database, cookie secret, homes, logs (0711).
+
+        Environment: ``HEPML_DATA_DIR``. Example: ``c.HepmlHub.data_dir = "/srv/hepml"``
+        """,
+    ).tag(config=True)
+    bind_url = Unicode(
+        help="""Public URL the proxy listens on.
+
+        Environment: ``HEPML_BIND_URL``. Example: ``c.HepmlHub.bind_url = "http://127.0.0.1:8000"``
+        """,
+    ).tag(config=True)
+    hub_bind_url = Unicode(
+        help="""URL the hub process itself listens on (reached through the proxy).
+
+        Environment: ``HEPML_HUB_BIND_URL``. Example: ``"http://127.0.0.1:8081"``
+        """,
+    ).tag(config=True)
+    proxy_api_url = Unicode(
+        help="""URL of configurable-http-proxy's REST API.
+
+        Environment: ``HEPML_PROXY_API_URL``. Example: ``"http://127.0.0.1:8001"``
+        """,
+    ).tag(config=True)
+    admin_users = Set(
+        Unicode(),
+        {"admin"},
+        help="""Hub admins. The first one is created on first start with a random password.
+
+        Example: ``c.HepmlHub.admin_users = {"admin", "alice"}``
+        """,
+    ).tag(config=True)
+    groups = List(
+        Unicode(),
+        ["gpu"],
+        help="""Groups created on start (membership is managed in the admin page).
+
+        Members of ``gpu`` may ask for GPUs. Example: ``c.HepmlHub.groups = ["gpu", "cms"]``
+        """,
+    ).tag(config=True)
+    cull_timeout = Integer(
+        help="""Seconds of inactivity after which jupyterhub-idle-culler stops a server.
+
+        Environment: ``HEPML_CULL_TIMEOUT``. Example: ``c.HepmlHub.cull_timeout = 3600``
+        """,
+    ).tag(config=True)
+    cull_every = Integer(
+        help="""Seconds between two runs of the idle culler (default: a tenth of the timeout,
+        between 10 and 300). Example: ``c.HepmlHub.cull_every = 60``
+        """,
+    ).tag(config=True)
+
+    @default("deployment")
+    def _deployment_default(self) -> str:
+        return _env("HEPML_DEPLOYMENT", "embedded")
+
+    @validate("deployment")
+    def _check_deployment(self, proposal):
+        if proposal.value not in DEPLOYMENTS:
+            raise ValueError(
+                f"HepmlHub.deployment {proposal.value!r} is not one of {DEPLOYMENTS}")
+        return proposal.value
+
+    @default("data_dir")
+    def _data_dir_default(self) -> str:
+        return _env("HEPML_DATA_DIR", str(PROJECT_ROOT / "data"))
+
+    @default("bind_url")
+    def _bind_url_default(self) -> str:
+        return _env("HEPML_BIND_URL", "http://127.0.0.1:8000")
+
+    @default("hub_bind_url")
+    def _hub_bind_url_default(self) -> str:
+        return _env("HEPML_HUB_BIND_URL", "http://127.0.0.1:8081")
+
+    @default("proxy_api_url")
+    def _proxy_api_url_default(self) -> str:
+        return _env("HEPML_PROXY_API_URL", "http://127.0.0.1:8001")
+
+    @default("cull_timeout")
+    def _cull_timeout_default(self) -> int:
+        return int(_env("HEPML_CULL_TIMEOUT", "3600"))
+
+    @validate("cull_timeout")
+    def _check_cull_timeout(self, proposal):
+        if proposal.value < 1:
+            raise ValueError(f"HepmlHub.cull_timeout must be positive, got {proposal.value}")
+        return proposal.value
+
+    @default("cull_every")
+    def _cull_every_default(self) -> int:
+        return max(10, min(300, self.cull_timeout // 10))
+
+    def apply(self, c) -> None:
+        """Map these settings onto JupyterHub's traits in config ``c``."""
+        from hepml_hub import embedded
+
+        if self.deployment == "embedded":
+            embedded.configure(c, self)
