@@ -31,7 +31,7 @@ c.JupyterHub.services.append({{"name": "test-admin", "api_token": {token!r}}})
 c.JupyterHub.load_roles.append({{
     "name": "test-admin",
     "scopes": ["admin:users", "admin:servers", "admin:groups", "tokens", "access:servers",
-               "read:users", "list:users"],
+               "read:users", "list:users", "read:services", "list:services"],
     "services": ["test-admin"],
 }})
 {extra}
@@ -127,9 +127,22 @@ class HubProcess:
         with contextlib.suppress(Exception):
             self.wait_all_stopped(20)
         self.stop()
+        self.remove_accounts()
         subprocess.run(["pkill", "-f", str(self.data_dir / "run" / "forkserver.sock")],
                        check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def remove_accounts(self) -> None:
+        """Delete the system accounts whose home is in this hub's data directory."""
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        homes = str(self.data_dir / "homes") + "/"
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith("jupyter-") and entry.pw_dir.startswith(homes):
+                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
+                subprocess.run(["userdel", entry.pw_name], check=False, capture_output=True)
 
     def wait_all_stopped(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

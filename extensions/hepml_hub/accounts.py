@@ -57,6 +57,11 @@ def ensure_account(username: str, home: Path) -> pwd.struct_passwd:
             check=True, capture_output=True, text=True,
         )
         entry = pwd.getpwnam(username)
+    if entry.pw_dir != str(home):  # the data directory moved since the account was made
+        usermod = shutil.which("usermod") or "/usr/sbin/usermod"
+        subprocess.run([usermod, "--home", str(home), username], check=True,
+                       capture_output=True, text=True)
+        entry = pwd.getpwnam(username)
     ensure_private_dir(home, entry.pw_uid, entry.pw_gid)
     return entry
 

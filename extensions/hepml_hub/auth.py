@@ -11,11 +11,13 @@ User names are restricted so that each can become a system account (``jupyter-<n
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
 
 from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator import handlers as native_handlers
 from traitlets import Unicode, default
 
 #: Hub user names that can become system accounts ``jupyter-<name>``.
@@ -30,6 +32,32 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+class _Timer:
+    def start(self) -> _Timer:
+        return self
+
+    def stop(self, send: bool = True) -> None:
+        pass
+
+
+class _NoStatsd:
+    def timer(self, name: str) -> _Timer:
+        return _Timer()
+
+
+class LoginHandler(native_handlers.LoginHandler):
+    """NativeAuthenticator's login page, adapted to JupyterHub 6.
+
+    JupyterHub 6 dropped ``handler.statsd`` and passes extra keywords to ``_render`` when it
+    shows an error on the login form; NativeAuthenticator 1.3 expects neither.
+    """
+
+    statsd = _NoStatsd()
+
+    def _render(self, login_error=None, username=None, **_ignored):
+        return super()._render(login_error=login_error, username=username)
 
 
 class HepmlAuthenticator(NativeAuthenticator):
@@ -64,8 +92,16 @@ class HepmlAuthenticator(NativeAuthenticator):
     def _check_common_password_default(self) -> bool:
         return True
 
+    def get_handlers(self, app):
+        """NativeAuthenticator's pages, with the login page fixed for JupyterHub 6."""
+        return [(path, LoginHandler if handler is native_handlers.LoginHandler else handler)
+                for path, handler in super().get_handlers(app)]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.username_pattern and self.username_regex is None:
+            # a trait default does not fire the observer that compiles the pattern
+            self.username_regex = re.compile(self.username_pattern)
         if self.first_admin:
             self.ensure_first_admin()
 

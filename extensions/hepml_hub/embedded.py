@@ -40,6 +40,7 @@ def configure(c, hub: HepmlHub) -> None:
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(run / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = False  # a hub restart leaves users' servers running
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "pages")]
     c.JupyterHub.load_groups = {name: {"users": []} for name in hub.groups}
 
     c.ConfigurableHTTPProxy.command = [

@@ -20,6 +20,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import glob
 import importlib
@@ -51,7 +52,8 @@ _MAX_REQUEST = 1 << 20
 def enabled_server_extensions(prefix: str = sys.prefix) -> list[str]:
     """Server extension modules enabled in this environment's ``jupyter_server_config.d``."""
     names: list[str] = []
-    for path in sorted(glob.glob(os.path.join(prefix, "etc/jupyter/jupyter_server_config.d/*.json"))):
+    pattern = os.path.join(prefix, "etc/jupyter/jupyter_server_config.d/*.json")
+    for path in sorted(glob.glob(pattern)):
         try:
             cfg = json.loads(Path(path).read_text())
         except (OSError, ValueError):
@@ -124,10 +126,8 @@ def _child(request: Mapping, fds: Sequence[int]) -> None:
         traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):
                 stream.flush()
-            except Exception:
-                pass
         os._exit(code)
 
 
@@ -185,10 +185,8 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
                 reply = _handle(conn, listener)
             except Exception as exc:
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
-            try:
+            with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(reply).encode() + b"\n")
-            except OSError:
-                pass
 
 
 def request_spawn(socket_path: str, *, argv: Sequence[str], env: Mapping[str, str],

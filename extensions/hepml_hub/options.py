@@ -15,10 +15,11 @@ Examples
 >>> opts = validate_options({"stack": "cpu", "cores": "2", "memory": "4"}, spec, groups=())
 >>> opts.cores, opts.memory, opts.backend
 (2, 4, 'local')
->>> validate_options({"cores": "-1"}, spec, groups=())
-Traceback (most recent call last):
-...
-hepml_hub.options.OptionsError: HTTP 400: Bad Request (cores: must be a whole number from 1 to 4, got '-1')
+>>> try:
+...     validate_options({"cores": "-1"}, spec, groups=())
+... except OptionsError as err:
+...     print(err.field, "|", err.jupyterhub_message)
+cores | cores: must be a whole number from 1 to 4, got '-1'
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class FormSpec:
 
     ``limits`` maps a group name to that group's limits; the key ``"*"`` applies to
     everybody. Numeric limits (``cores``, ``memory`` in GiB, ``gpus``) take the maximum
-    over the user's groups, ``stacks`` and ``backends`` the union (absent = all).
+    over the user's groups, ``stacks`` and ``backends`` the union (absent from ``"*"``:
+    all are allowed).
     """
 
     stacks: tuple[Stack, ...]
@@ -157,9 +159,9 @@ class FormSpec:
             return max(int(e.get(key, default)) for e in entries)  # type: ignore[arg-type]
 
         def union(key: str) -> frozenset[str] | None:
-            if any(key not in e for e in entries):
-                return None  # someone grants all
-            return frozenset(v for e in entries for v in e[key])  # type: ignore[union-attr]
+            if key not in entries[0]:
+                return None  # everybody may use all
+            return frozenset(v for e in entries for v in e.get(key, ()))  # type: ignore[attr-defined]
 
         return Limits(most("cores", 1), most("memory", 1), most("gpus", 0),
                       union("stacks"), union("backends"))
@@ -228,10 +230,10 @@ class SessionOptions:
 
 
 def _single(name: str, value: object) -> object:
-    """Unwrap form values (``{"cores": ["2"]}``); refuse lists of any other length."""
+    """Unwrap form values (``{"cores": ["2"]}``); refuse any other list."""
     if isinstance(value, list | tuple):
-        if len(value) != 1:
-            raise OptionsError(name, f"expected one value, got {len(value)}")
+        if len(value) != 1 or not isinstance(value[0], str):
+            raise OptionsError(name, f"expected one value, got {_printable(value)}")
         value = value[0]
     return value
 

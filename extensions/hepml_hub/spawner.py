@@ -260,10 +260,11 @@ class HepmlSpawner(LocalProcessSpawner):
 
             exc.jupyterhub_html_message = (
                 f"<strong>{escape(exc.jupyterhub_message)}</strong><br>"
-                f"<a class='btn btn-sm btn-primary mt-2' id='hepml-cpu-fallback' "
-                f"href='{escape(self._cpu_fallback_url(raw))}'>Start on CPU instead</a> "
-                f"or wait and <a href='{escape(url_path_join(self.hub.base_url, 'spawn'))}'>"
-                "check again</a> (the form shows how many GPUs are free)."
+                f'<a class="btn btn-sm btn-primary mt-2" id="hepml-cpu-fallback" '
+                f'href="{escape(self._cpu_fallback_url(raw))}">Start on CPU instead</a> '
+                f'or wait and <a id="hepml-check-again" '
+                f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
+                "(the form shows how many GPUs are free)."
             )
             exc.jupyterhub_message = None
         return exc
@@ -296,6 +297,8 @@ class HepmlSpawner(LocalProcessSpawner):
         except Exception as exc:
             raise OptionsError("gpus", str(exc), cpu_fallback=True) from None
         self.session = session
+        # what the session really got (defaults filled in) is what the API shows
+        self.user_options = self.orm_spawner.user_options = session.to_dict()
         self.cpu_limit = float(session.cores)
         self.mem_limit = session.memory * 1024**3
 

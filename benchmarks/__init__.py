@@ -1,0 +1,1 @@
+"""Benchmarks of hepml-hub; run them with ``python -m benchmarks.<name>``."""
