@@ -158,14 +158,10 @@ def test_spawn_form_to_notebook(hub, users, page, tmp_path):
         hub.stop_server(name)
 
 
-#: Why the CPU fallback is not offered yet (see each reason); strict, so a fix shows up.
-HTML_ERRORS_DROPPED = (
-    "JupyterHub 6.1.1 passes html_error_message to spawn.html, which reads "
-    "error_html_message: the spawner's HTML error (with the CPU fallback) is never shown"
-)
+#: Why a user outside ``gpu`` is not offered the CPU fallback yet (strict: a fix shows up).
 STACK_REFUSED_FIRST = (
-    "validate_options refuses stack='gpu' ('not available to your groups') before the "
-    "gpus check that offers the CPU fallback; " + HTML_ERRORS_DROPPED
+    "validate_options refuses stack='gpu' ('not available to your groups', no CPU fallback) "
+    "before the gpus check ('your groups may not use GPUs') that offers the fallback"
 )
 
 
@@ -178,12 +174,7 @@ STACK_REFUSED_FIRST = (
             id="outside-gpu-group",
             marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=STACK_REFUSED_FIRST),
         ),
-        pytest.param(
-            "browser-gpu-busy",
-            ("gpu",),
-            id="gpu-group-no-free-gpu",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=HTML_ERRORS_DROPPED),
-        ),
+        pytest.param("browser-gpu-busy", ("gpu",), id="gpu-group-no-free-gpu"),
     ],
 )
 def test_gpu_launch_url_offers_cpu_fallback(hub, users, page, tmp_path, name, groups):

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import time
 
 import pytest
 import requests
@@ -178,3 +179,34 @@ def test_server_survives_hub_restart(own_hub):
     # the first admin is created once; its password is not replaced on restart
     assert hub.admin_password() == password
     assert hub.log_text().count("created admin user") == 1
+
+
+def test_session_extensions_are_served(hub, users):
+    """JupyterLab comes with dask-labextension and jupyter-resource-usage."""
+    name, _ = users.create("rest-extensions")
+    hub.spawn(name, {"cores": 1})
+    token = hub.user_token(name)
+    headers = {"Authorization": f"token {token}"}
+    metrics = requests.get(f"{hub.url}/user/{name}/api/metrics/v1", headers=headers, timeout=30)
+    assert metrics.status_code == 200 and "rss" in metrics.json()
+    clusters = requests.get(f"{hub.url}/user/{name}/dask/clusters", headers=headers, timeout=30)
+    assert clusters.status_code == 200 and clusters.json() == []
+    lab = requests.get(f"{hub.url}/user/{name}/lab/api/settings", headers=headers, timeout=30)
+    ids = {s["id"] for s in lab.json()["settings"]}
+    assert any(i.startswith("dask-labextension") for i in ids), sorted(ids)[:20]
+    hub.stop_server(name)
+
+
+def test_idle_servers_are_culled():
+    """jupyterhub-idle-culler, as configured by the hub, stops an idle server."""
+    hub = HubProcess(env={"HEPML_CULL_TIMEOUT": "3", "HEPML_CULL_EVERY": "2"}).start()
+    try:
+        hub.create_user("idler")
+        hub.spawn("idler", {"cores": 1})
+        deadline = time.monotonic() + 60
+        while hub.server_model("idler") is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert hub.server_model("idler") is None, hub.log_tail()
+        assert "Culling server idler" in hub.log_text()
+    finally:
+        hub.cleanup()

@@ -88,7 +88,8 @@ class HepmlHub(Configurable):
     ).tag(config=True)
     cull_every = Integer(
         help="""Seconds between two runs of the idle culler (default: a tenth of the timeout,
-        between 10 and 300). Example: ``c.HepmlHub.cull_every = 60``
+        between 10 and 300). Environment: ``HEPML_CULL_EVERY``.
+        Example: ``c.HepmlHub.cull_every = 60``
         """,
     ).tag(config=True)
 
@@ -131,7 +132,8 @@ class HepmlHub(Configurable):
 
     @default("cull_every")
     def _cull_every_default(self) -> int:
-        return max(10, min(300, self.cull_timeout // 10))
+        fallback = max(10, min(300, self.cull_timeout // 10))
+        return int(_env("HEPML_CULL_EVERY", str(fallback)))
 
     def apply(self, c) -> None:
         """Map these settings onto JupyterHub's traits in config ``c``."""
