@@ -130,7 +130,10 @@ class HubProcess:
         self.remove_accounts()
         subprocess.run(["pkill", "-f", str(self.data_dir / "run" / "forkserver.sock")],
                        check=False)
-        shutil.rmtree(self.base, ignore_errors=True)
+        if os.environ.get("HEPML_KEEP_TEST_DATA"):
+            print(f"hepml tests: kept {self.base} (HEPML_KEEP_TEST_DATA is set)")
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
 
     def remove_accounts(self) -> None:
         """Delete the system accounts whose home is in this hub's data directory."""

@@ -142,6 +142,15 @@ def test_spawn_form_to_notebook(hub, users, page, tmp_path):
             page.keyboard.insert_text(code)
             expect(editor).to_have_text(code)
             page.keyboard.press("Shift+Enter")
+            prompt = notebook.locator(".jp-InputArea-prompt").first
+            try:
+                expect(prompt).not_to_have_text(re.compile(r"\[\s*\]"), timeout=15_000)
+            except AssertionError:
+                # JupyterLab occasionally drops a run request sent while the new notebook's
+                # session is still being patched (seen about 1 in 5 here, also before the
+                # kernel connects); a person would press Shift+Enter again, and so do we.
+                notebook.locator(".jp-Cell").first.click()
+                page.keyboard.press("Shift+Enter")
             output = notebook.locator(".jp-OutputArea-output").first
             expect(output).to_contain_text("1 slurm 42", timeout=KERNEL_TIMEOUT_MS)
             screenshot(page, tmp_path / "jupyterlab.png")
@@ -158,22 +167,10 @@ def test_spawn_form_to_notebook(hub, users, page, tmp_path):
         hub.stop_server(name)
 
 
-#: Why a user outside ``gpu`` is not offered the CPU fallback yet (strict: a fix shows up).
-STACK_REFUSED_FIRST = (
-    "validate_options refuses stack='gpu' ('not available to your groups', no CPU fallback) "
-    "before the gpus check ('your groups may not use GPUs') that offers the fallback"
-)
-
-
 @pytest.mark.parametrize(
     "name, groups",
     [
-        pytest.param(
-            "browser-nogpu",
-            (),
-            id="outside-gpu-group",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=STACK_REFUSED_FIRST),
-        ),
+        pytest.param("browser-nogpu", (), id="outside-gpu-group"),
         pytest.param("browser-gpu-busy", ("gpu",), id="gpu-group-no-free-gpu"),
     ],
 )
@@ -191,7 +188,7 @@ def test_gpu_launch_url_offers_cpu_fallback(hub, users, page, tmp_path, name, gr
             assert hub.server_model(name) is None, "a refused launch URL must not spawn"
             error = page.locator(".spawn-error-msg")
             expect(error).to_be_visible()
-            expect(error).to_contain_text("gpus")
+            expect(error).to_contain_text("gpu")  # "gpus: ..." or "stack: 'gpu' ..."
             fallback = error.locator("#hepml-cpu-fallback")
             expect(fallback).to_be_visible()
             expect(fallback).to_have_text("Start on CPU instead")

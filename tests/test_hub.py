@@ -21,6 +21,8 @@ import getpass, json, os, pathlib
 home = pathlib.Path(os.environ["HOME"])
 print(json.dumps({
     "user": getpass.getuser(),
+    "uid": os.getuid(),
+    "groups": os.getgroups(),
     "cwd": os.getcwd(),
     "home": str(home),
     "home_mode": oct(home.stat().st_mode & 0o777),
@@ -57,6 +59,7 @@ def test_spawn_with_options_runs_code_and_sees_them(hub, users):
     assert "README.md" in probe["tutorials"]
     if os.geteuid() == 0:
         assert probe["user"] == f"jupyter-{name}"
+        assert probe["uid"] != 0 and 0 not in probe["groups"]
 
     model = hub.server_model(name)
     assert model["user_options"] == {"stack": "cpu", "cores": 1, "memory": 3, "gpus": 0,
@@ -194,6 +197,12 @@ def test_session_extensions_are_served(hub, users):
     lab = requests.get(f"{hub.url}/user/{name}/lab/api/settings", headers=headers, timeout=30)
     ids = {s["id"] for s in lab.json()["settings"]}
     assert any(i.startswith("dask-labextension") for i in ids), sorted(ids)[:20]
+    notification = next(s for s in lab.json()["settings"]
+                        if s["id"] == "@jupyterlab/apputils-extension:notification")
+    # nobody is asked about Jupyter news on first login (see hepml_hub/jupyter_config)
+    assert notification["schema"]["properties"]["fetchNews"]["default"] == "false"
+    page = requests.get(f"{hub.url}/user/{name}/lab", headers=headers, timeout=30)
+    assert '"news": {"disabled": true}' in page.text
     hub.stop_server(name)
 
 

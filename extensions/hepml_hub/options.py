@@ -45,12 +45,15 @@ class OptionsError(web.HTTPError):
     """A spawn option was refused; ``field`` names it and the message says why.
 
     The hub shows :attr:`jupyterhub_message` above the form, and the REST API returns it
-    with status 400. ``cpu_fallback`` is set when starting on CPU instead would work.
+    with status 400. ``cpu_fallback`` is set when starting on CPU instead would work, and
+    ``may_wait`` when the same request may succeed later (GPUs busy now).
     """
 
-    def __init__(self, field: str, message: str, *, cpu_fallback: bool = False):
+    def __init__(self, field: str, message: str, *, cpu_fallback: bool = False,
+                 may_wait: bool = False):
         self.field = field
         self.cpu_fallback = cpu_fallback
+        self.may_wait = may_wait
         self.jupyterhub_message = f"{field}: {message}"
         super().__init__(400, "%s", self.jupyterhub_message)
 
@@ -309,9 +312,11 @@ def validate_options(
 
     all_stacks = [s.name for s in spec.stacks]
     stack_name = _choice("stack", values["stack"], all_stacks)
-    if stack_name not in [s.name for s in spec.allowed_stacks(limits)]:
-        raise OptionsError("stack", f"{stack_name!r} is not available to your groups")
     stack = spec.stack(stack_name)
+    if stack_name not in [s.name for s in spec.allowed_stacks(limits)]:
+        why = " (it needs GPUs; ask an admin for the 'gpu' group)" if stack.gpu else ""
+        raise OptionsError("stack", f"{stack_name!r} is not available to your groups{why}",
+                           cpu_fallback=stack.gpu)
 
     cores = _whole_number("cores", values["cores"], 1, limits.cores)
     memory = _whole_number("memory", values["memory"], 1, limits.memory, unit=" GiB")
@@ -328,6 +333,6 @@ def validate_options(
     if gpus and gpus_free is not None and gpus > gpus_free:
         total = "" if gpus_total is None else f" of {gpus_total}"
         raise OptionsError("gpus", f"{gpus} requested but only {gpus_free}{total} free now",
-                           cpu_fallback=True)
+                           cpu_fallback=True, may_wait=True)
     backend = _choice("backend", values["backend"], spec.allowed_backends(limits))
     return SessionOptions(stack_name, cores, memory, gpus, backend)

@@ -43,6 +43,8 @@ _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=True,
 )
+#: Jupyter configuration shared by every user's server (see jupyter_config/README.md).
+JUPYTER_CONFIG = Path(__file__).parent / "jupyter_config"
 #: One allocator per hub process: GPUs of this machine shared by all local spawners.
 GPU_ALLOCATOR = GpuAllocator()
 
@@ -258,13 +260,15 @@ class HepmlSpawner(LocalProcessSpawner):
         if exc.cpu_fallback:
             from html import escape
 
+            wait = (
+                f' or wait and <a id="hepml-check-again" '
+                f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
+                "(the form shows how many GPUs are free)"
+            ) if exc.may_wait else ""
             exc.jupyterhub_html_message = (
                 f"<strong>{escape(exc.jupyterhub_message)}</strong><br>"
-                f'<a class="btn btn-sm btn-primary mt-2" id="hepml-cpu-fallback" '
-                f'href="{escape(self._cpu_fallback_url(raw))}">Start on CPU instead</a> '
-                f'or wait and <a id="hepml-check-again" '
-                f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
-                "(the form shows how many GPUs are free)."
+                f'<a class="btn btn-sm btn-jupyter mt-2" id="hepml-cpu-fallback" '
+                f'href="{escape(self._cpu_fallback_url(raw))}">Start on CPU instead</a>{wait}.'
             )
             exc.jupyterhub_message = None
         return exc
@@ -347,6 +351,8 @@ class HepmlSpawner(LocalProcessSpawner):
         python_bin = str(Path(self._python()).parent)
         env["PATH"] = os.pathsep.join([python_bin, env.get("PATH") or os.defpath])
         env["VIRTUAL_ENV"] = str(Path(python_bin).parent)
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            p for p in (str(JUPYTER_CONFIG), env.get("JUPYTER_CONFIG_PATH")) if p)
         if self.tutorials_dir:
             env["HEPML_TUTORIALS_SRC"] = str(Path(self.tutorials_dir).resolve())
         return env
