@@ -16,7 +16,7 @@ for both hubs). For each hub the benchmark measures
 
 ``first_spawn``
     the first spawn of ``--first-users`` fresh users (on hepml-hub running as root this
-    includes creating the users' system accounts), and
+    includes creating the users' system accounts, which ``HubProcess.cleanup`` deletes), and
 ``respawn``
     ``--repeats`` spawns of an existing user, each after stopping its server and waiting
     until the hub reports it stopped.
@@ -41,10 +41,8 @@ import datetime as dt
 import json
 import os
 import platform
-import pwd
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import jupyterhub
-
-from hepml_hub.accounts import system_username
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -182,26 +178,6 @@ def running(make: Callable[[], HubProcess]) -> Iterator[HubProcess]:
         hub.cleanup()
 
 
-def existing_accounts(names: list[str]) -> set[str]:
-    """Those of ``names`` that are system accounts already."""
-    found = set()
-    for name in names:
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            found.add(name)
-    return found
-
-
-def remove_accounts(names: list[str], keep: set[str]) -> None:
-    """Delete the system accounts hepml-hub created for this run's users (not ``keep``)."""
-    for name in names:
-        if name in keep:
-            continue
-        with contextlib.suppress(KeyError):
-            if pwd.getpwnam(name).pw_gecos == "hepml-hub user":
-                subprocess.run(["userdel", name], check=False, capture_output=True)
-
-
 def cpu_model() -> str:
     """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
     with contextlib.suppress(OSError):
@@ -228,6 +204,7 @@ def write_atomic(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
@@ -306,21 +283,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print("hepml-hub (jupyterhub_config.py)", flush=True)
     prefix = f"hepml{run_id}"
-    accounts = [system_username(f"{prefix}-{i}") for i in range(1, args.first_users + 1)]
-    before = existing_accounts(accounts)
-    try:
-        with running(HubProcess) as hub:
-            hubs["hepml"] = measure(
-                hub,
-                "hepml",
-                HEPML_OPTIONS,
-                first_users=args.first_users,
-                repeats=args.repeats,
-                prefix=prefix,
-            )
-    finally:
-        if os.geteuid() == 0:
-            remove_accounts(accounts, keep=before)
+    # HubProcess.cleanup also deletes the system accounts created for this hub's users.
+    with running(HubProcess) as hub:
+        hubs["hepml"] = measure(
+            hub,
+            "hepml",
+            HEPML_OPTIONS,
+            first_users=args.first_users,
+            repeats=args.repeats,
+            prefix=prefix,
+        )
 
     ratio = hubs["hepml"]["respawn"]["median"] / hubs["plain"]["respawn"]["median"]
     result = {
