@@ -47,8 +47,14 @@ def free_port() -> int:
 class HubProcess:
     """One hub with its own data directory and ports. ``start()``, ``stop()``, ``restart()``."""
 
-    def __init__(self, *, config: Path = ROOT / "jupyterhub_config.py", extra_config: str = "",
-                 env: dict | None = None, data_dir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        config: Path = ROOT / "jupyterhub_config.py",
+        extra_config: str = "",
+        env: dict | None = None,
+        data_dir: Path | None = None,
+    ):
         # Under /tmp (not pytest's 0700 tmp) so per-user accounts can reach their homes.
         self.base = Path(tempfile.mkdtemp(prefix="hepml-test-"))
         self.base.chmod(0o711)
@@ -59,8 +65,9 @@ class HubProcess:
         self.api = f"{self.url}/hub/api"
         self.log_path = self.base / "hub.log"
         self.config_path = self.base / "test_config.py"
-        self.config_path.write_text(TEST_CONFIG.format(config=str(config), token=self.token,
-                                                       extra=extra_config))
+        self.config_path.write_text(
+            TEST_CONFIG.format(config=str(config), token=self.token, extra=extra_config)
+        )
         self.env = {
             **os.environ,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -78,7 +85,10 @@ class HubProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 -- handed to the child
         self.proc = subprocess.Popen(
             [str(VENV_BIN / "jupyterhub"), "-f", str(self.config_path)],
-            cwd=self.base, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.base,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
@@ -121,15 +131,17 @@ class HubProcess:
         with contextlib.suppress(Exception):
             for user in self.request("GET", "/users").json():
                 for name in user.get("servers", {}):
-                    path = f"/users/{user['name']}/servers/{name}" if name else \
-                        f"/users/{user['name']}/server"
+                    path = (
+                        f"/users/{user['name']}/servers/{name}"
+                        if name
+                        else f"/users/{user['name']}/server"
+                    )
                     self.request("DELETE", path, json={"remove": True})
         with contextlib.suppress(Exception):
             self.wait_all_stopped(20)
         self.stop()
         self.remove_accounts()
-        subprocess.run(["pkill", "-f", str(self.data_dir / "run" / "forkserver.sock")],
-                       check=False)
+        subprocess.run(["pkill", "-f", str(self.data_dir / "run" / "forkserver.sock")], check=False)
         if os.environ.get("HEPML_KEEP_TEST_DATA"):
             print(f"hepml tests: kept {self.base} (HEPML_KEEP_TEST_DATA is set)")
         else:
@@ -171,8 +183,7 @@ class HubProcess:
         headers = kwargs.pop("headers", {})
         if token != "":
             headers.setdefault("Authorization", f"token {token or self.token}")
-        return requests.request(method, f"{self.api}{path}", headers=headers, timeout=30,
-                                **kwargs)
+        return requests.request(method, f"{self.api}{path}", headers=headers, timeout=30, **kwargs)
 
     def create_user(self, name: str, *, groups=(), admin: bool = False) -> dict:
         r = self.request("POST", f"/users/{name}", json={"admin": admin})
@@ -221,15 +232,26 @@ class HubProcess:
         s = requests.Session()
         page = s.get(f"{self.url}/hub/signup", timeout=30)
         xsrf = xsrf_token(page.text)
-        return s.post(f"{self.url}/hub/signup", timeout=30, data={
-            "username": name, "signup_password": password,
-            "signup_password_confirmation": password, "_xsrf": xsrf})
+        return s.post(
+            f"{self.url}/hub/signup",
+            timeout=30,
+            data={
+                "username": name,
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": xsrf,
+            },
+        )
 
     def login(self, name: str, password: str) -> requests.Session:
         s = requests.Session()
         page = s.get(f"{self.url}/hub/login", timeout=30)
-        r = s.post(f"{self.url}/hub/login?next=", timeout=30, allow_redirects=False,
-                   data={"username": name, "password": password, "_xsrf": xsrf_token(page.text)})
+        r = s.post(
+            f"{self.url}/hub/login?next=",
+            timeout=30,
+            allow_redirects=False,
+            data={"username": name, "password": password, "_xsrf": xsrf_token(page.text)},
+        )
         assert r.status_code == 302, f"login of {name} failed: {r.status_code}"
         return s
 
@@ -238,7 +260,8 @@ class HubProcess:
 
 
 def xsrf_token(html: str) -> str:
-    match = re.search(r'name="_xsrf"\s+value="([^"]+)"', html) or \
-        re.search(r"_xsrf=([^&\"']+)", html)
+    match = re.search(r'name="_xsrf"\s+value="([^"]+)"', html) or re.search(
+        r"_xsrf=([^&\"']+)", html
+    )
     assert match, "no _xsrf token in page"
     return match.group(1)

@@ -17,8 +17,12 @@ class KernelError(RuntimeError):
 
 
 def start_kernel(server_url: str, token: str) -> str:
-    r = requests.post(f"{server_url}api/kernels", json={"name": "python3"},
-                      headers={"Authorization": f"token {token}"}, timeout=60)
+    r = requests.post(
+        f"{server_url}api/kernels",
+        json={"name": "python3"},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
     r.raise_for_status()
     return r.json()["id"]
 
@@ -27,14 +31,32 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> str:
     request = HTTPRequest(ws_url, headers={"Authorization": f"token {token}"})
     conn = await websocket_connect(request)
     msg_id = uuid.uuid4().hex
-    conn.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "tests",
-                   "session": uuid.uuid4().hex, "date": datetime.now(UTC).isoformat(),
-                   "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False,
-                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-    }))
+    conn.write_message(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": "tests",
+                    "session": uuid.uuid4().hex,
+                    "date": datetime.now(UTC).isoformat(),
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": code,
+                    "silent": False,
+                    "store_history": False,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
+    )
     out: list[str] = []
     try:
         while True:
@@ -57,8 +79,9 @@ async def _execute(ws_url: str, token: str, code: str, timeout: float) -> str:
         conn.close()
 
 
-def execute(server_url: str, token: str, code: str, *, kernel_id: str | None = None,
-            timeout: float = 60) -> str:
+def execute(
+    server_url: str, token: str, code: str, *, kernel_id: str | None = None, timeout: float = 60
+) -> str:
     """Run ``code`` in a (new) kernel of the server at ``server_url``; return its output."""
     kernel_id = kernel_id or start_kernel(server_url, token)
     ws_url = server_url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"

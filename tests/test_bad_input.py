@@ -67,8 +67,11 @@ def assert_nothing_started(hub, name):
     if os.geteuid() == 0:
         with pytest.raises(KeyError):
             pwd.getpwnam(f"jupyter-{name}")
-    procs = [p for p in psutil.process_iter(["environ"])
-             if (p.info["environ"] or {}).get("JUPYTERHUB_USER") == name]
+    procs = [
+        p
+        for p in psutil.process_iter(["environ"])
+        if (p.info["environ"] or {}).get("JUPYTERHUB_USER") == name
+    ]
     assert procs == []
 
 
@@ -78,8 +81,9 @@ def test_form_refuses(hub, victim, options, field):
     page = session.get(f"{hub.url}/hub/spawn", timeout=30)
     from hubprocess import xsrf_token
 
-    r = session.post(f"{hub.url}/hub/spawn", data={**options, "_xsrf": xsrf_token(page.text)},
-                     timeout=30)
+    r = session.post(
+        f"{hub.url}/hub/spawn", data={**options, "_xsrf": xsrf_token(page.text)}, timeout=30
+    )
     assert r.status_code == 400, r.text[:300]
     text = html.unescape(r.text)
     assert "spawn-error-msg" in r.text and f"{field}:" in text
@@ -90,8 +94,7 @@ def test_form_refuses(hub, victim, options, field):
 @pytest.mark.parametrize(("options", "field"), REST_CASES, ids=[repr(c[0]) for c in REST_CASES])
 def test_rest_refuses(hub, victim, options, field):
     name, _, token = victim
-    r = hub.request("POST", f"/users/{name}/server", token=token,
-                    json={"user_options": options})
+    r = hub.request("POST", f"/users/{name}/server", token=token, json={"user_options": options})
     assert r.status_code == 400, r.text
     assert r.json()["message"].startswith(f"{field}:"), r.json()
     assert_nothing_started(hub, name)
@@ -105,16 +108,25 @@ def test_gpu_request_without_free_gpu_offers_cpu(hub, users):
     assert "0 of 0 free" in form.text and 'id="stack-gpu"' in form.text
     from hubprocess import xsrf_token
 
-    r = session.post(f"{hub.url}/hub/spawn", timeout=30, data={
-        "stack": "gpu", "gpus": "1", "cores": "1", "memory": "2",
-        "_xsrf": xsrf_token(form.text)})
+    r = session.post(
+        f"{hub.url}/hub/spawn",
+        timeout=30,
+        data={
+            "stack": "gpu",
+            "gpus": "1",
+            "cores": "1",
+            "memory": "2",
+            "_xsrf": xsrf_token(form.text),
+        },
+    )
     assert r.status_code == 400
     assert "gpus: 1 requested but only 0 of 0 free now" in html.unescape(r.text)
     assert 'id="hepml-cpu-fallback"' in r.text
     assert_nothing_started(hub, name)
 
-    r = hub.request("POST", f"/users/{name}/server",
-                    json={"user_options": {"stack": "gpu", "gpus": 1}})
+    r = hub.request(
+        "POST", f"/users/{name}/server", json={"user_options": {"stack": "gpu", "gpus": 1}}
+    )
     assert r.status_code == 400 and r.json()["message"].startswith("gpus:")
     assert_nothing_started(hub, name)
 

@@ -19,9 +19,14 @@ from kernel import execute
 def forkserver(tmp_path):
     sock = tmp_path / "run" / "fs.sock"
     proc = subprocess.Popen(
-        [sys.executable, "-c",
-         f"from hepml_hub.forkserver import serve; serve({str(sock)!r}, ['json'])"],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            f"from hepml_hub.forkserver import serve; serve({str(sock)!r}, ['json'])",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not sock.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -37,8 +42,14 @@ def test_socket_is_private(forkserver):
 
 def test_import_time_settings_are_refused(forkserver):
     with pytest.raises(RuntimeError, match="fresh interpreter"):
-        request_spawn(str(forkserver), argv=[], cwd="/", uid=65534, gid=65534,
-                      env={"JUPYTERHUB_SINGLEUSER_APP": "notebook"})
+        request_spawn(
+            str(forkserver),
+            argv=[],
+            cwd="/",
+            uid=65534,
+            gid=65534,
+            env={"JUPYTERHUB_SINGLEUSER_APP": "notebook"},
+        )
 
 
 @pytest.mark.root
@@ -72,7 +83,10 @@ def test_spawn_falls_back_without_forkserver(hub):
     token = hub.user_token("no-forkserver")
     out = execute(f"{hub.url}/user/no-forkserver/", token, "import os; print(os.getuid())")
     assert (int(out) != 0) == (os.geteuid() == 0)
-    r = requests.get(f"{hub.url}/user/no-forkserver/api/status",
-                     headers={"Authorization": f"token {token}"}, timeout=30)
+    r = requests.get(
+        f"{hub.url}/user/no-forkserver/api/status",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
     assert r.status_code == 200
     hub.stop_server("no-forkserver")

@@ -62,8 +62,13 @@ def test_spawn_with_options_runs_code_and_sees_them(hub, users):
         assert probe["uid"] != 0 and 0 not in probe["groups"]
 
     model = hub.server_model(name)
-    assert model["user_options"] == {"stack": "cpu", "cores": 1, "memory": 3, "gpus": 0,
-                                     "backend": "slurm"}
+    assert model["user_options"] == {
+        "stack": "cpu",
+        "cores": 1,
+        "memory": 3,
+        "gpus": 0,
+        "backend": "slurm",
+    }
 
 
 def test_defaults_fill_missing_options(hub, users):
@@ -82,8 +87,9 @@ def test_tutorial_edits_survive_respawn(hub, users):
     execute(server_url(hub, name), token, code + "p.write_text('my notes')")
     hub.stop_server(name)
     hub.spawn(name, {"cores": 1})
-    assert execute(server_url(hub, name), token, code + "print(p.read_text())").strip() \
-        == "my notes"
+    assert (
+        execute(server_url(hub, name), token, code + "print(p.read_text())").strip() == "my notes"
+    )
     hub.stop_server(name)
 
 
@@ -116,8 +122,12 @@ def test_launch_url_prefills_the_form(hub, users):
 
 def test_state_files_are_private(hub):
     data = hub.data_dir
-    for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret", "admin-password",
-                 "run/proxy-token"):
+    for name in (
+        "jupyterhub.sqlite",
+        "jupyterhub_cookie_secret",
+        "admin-password",
+        "run/proxy-token",
+    ):
         mode = stat.S_IMODE((data / name).stat().st_mode)
         assert mode == 0o600, f"{name} has mode {oct(mode)}"
     assert stat.S_IMODE((data / "run").stat().st_mode) == 0o700
@@ -132,9 +142,12 @@ def test_signup_needs_admin_approval(hub, users):
     from hubprocess import xsrf_token
 
     page = s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(f"{hub.url}/hub/login", timeout=30, allow_redirects=False,
-               data={"username": "pending-user", "password": password,
-                     "_xsrf": xsrf_token(page.text)})
+    r = s.post(
+        f"{hub.url}/hub/login",
+        timeout=30,
+        allow_redirects=False,
+        data={"username": "pending-user", "password": password, "_xsrf": xsrf_token(page.text)},
+    )
     assert r.status_code == 200 and "has not been authorized" in r.text
     users.admin.get(f"{hub.url}/hub/authorize/pending-user", timeout=30)
     hub.login("pending-user", password)  # asserts the redirect of a successful login
@@ -142,17 +155,23 @@ def test_signup_needs_admin_approval(hub, users):
 
 def test_weak_password_and_bad_name_refused(hub):
     r = hub.signup("weakling", "password")
-    assert "Your password should be at least 10 characters" in r.text or \
-        "too common" in r.text
+    assert "Your password should be at least 10 characters" in r.text or "too common" in r.text
     r = hub.signup("Bad.Name", "a-perfectly-fine-passphrase")
     assert "Something went wrong" in r.text  # names that cannot become system accounts
     s = requests.Session()
     from hubprocess import xsrf_token
 
     page = s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(f"{hub.url}/hub/login", timeout=30, allow_redirects=False,
-               data={"username": "bad.name", "password": "a-perfectly-fine-passphrase",
-                     "_xsrf": xsrf_token(page.text)})
+    r = s.post(
+        f"{hub.url}/hub/login",
+        timeout=30,
+        allow_redirects=False,
+        data={
+            "username": "bad.name",
+            "password": "a-perfectly-fine-passphrase",
+            "_xsrf": xsrf_token(page.text),
+        },
+    )
     assert r.status_code != 302
 
 
@@ -175,8 +194,11 @@ def test_server_survives_hub_restart(own_hub):
 
     model = hub.server_model("survivor")
     assert model and model["ready"] and model["state"]["pid"] == pid
-    r = requests.get(f"{hub.url}/user/survivor/api/status",
-                     headers={"Authorization": f"token {token}"}, timeout=30)
+    r = requests.get(
+        f"{hub.url}/user/survivor/api/status",
+        headers={"Authorization": f"token {token}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     assert execute(f"{hub.url}/user/survivor/", token, "6*7").strip() == "42"
     # the first admin is created once; its password is not replaced on restart
@@ -197,8 +219,11 @@ def test_session_extensions_are_served(hub, users):
     lab = requests.get(f"{hub.url}/user/{name}/lab/api/settings", headers=headers, timeout=30)
     ids = {s["id"] for s in lab.json()["settings"]}
     assert any(i.startswith("dask-labextension") for i in ids), sorted(ids)[:20]
-    notification = next(s for s in lab.json()["settings"]
-                        if s["id"] == "@jupyterlab/apputils-extension:notification")
+    notification = next(
+        s
+        for s in lab.json()["settings"]
+        if s["id"] == "@jupyterlab/apputils-extension:notification"
+    )
     # nobody is asked about Jupyter news on first login (see hepml_hub/jupyter_config)
     assert notification["schema"]["properties"]["fetchNews"]["default"] == "false"
     page = requests.get(f"{hub.url}/user/{name}/lab", headers=headers, timeout=30)

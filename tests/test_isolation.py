@@ -32,8 +32,12 @@ def test_user_cannot_use_another_users_server(hub, pair):
     assert get(f"{hub.url}/user/{a}/api/contents", token_a).status_code == 200
     assert get(f"{hub.url}/user/{b}/api/contents", token_a).status_code == 403
     assert get(f"{hub.url}/user/{b}/api/kernels", token_a).status_code == 403
-    r = requests.post(f"{hub.url}/user/{b}/api/kernels", json={"name": "python3"},
-                      headers={"Authorization": f"token {token_a}"}, timeout=30)
+    r = requests.post(
+        f"{hub.url}/user/{b}/api/kernels",
+        json={"name": "python3"},
+        headers={"Authorization": f"token {token_a}"},
+        timeout=30,
+    )
     assert r.status_code == 403
 
 
@@ -42,8 +46,10 @@ def test_user_cannot_read_or_act_on_another_user_in_the_hub_api(hub, pair):
     assert hub.request("GET", f"/users/{a}", token=token_a).status_code == 200
     assert hub.request("GET", f"/users/{b}", token=token_a).status_code in (403, 404)
     assert hub.request("DELETE", f"/users/{b}/server", token=token_a).status_code in (403, 404)
-    assert hub.request("POST", f"/users/{b}/tokens", token=token_a,
-                       json={}).status_code in (403, 404)
+    assert hub.request("POST", f"/users/{b}/tokens", token=token_a, json={}).status_code in (
+        403,
+        404,
+    )
     listing = hub.request("GET", "/users", token=token_a)
     assert listing.status_code == 403 or {u["name"] for u in listing.json()} <= {a}
 
@@ -60,14 +66,17 @@ def test_no_token_no_access(hub, pair):
 def test_notebook_code_cannot_read_another_home(hub, pair):
     (a, token_a), (b, token_b) = pair
     b_home = hub.data_dir / "homes" / b
-    execute(f"{hub.url}/user/{b}/", token_b,
-            "import pathlib; (pathlib.Path.home() / 'secret.txt').write_text('s3cret')")
+    execute(
+        f"{hub.url}/user/{b}/",
+        token_b,
+        "import pathlib; (pathlib.Path.home() / 'secret.txt').write_text('s3cret')",
+    )
     assert (b_home / "secret.txt").exists()
     probe = f"""
 import os
-for action in (lambda: open({str(b_home / 'secret.txt')!r}).read(),
+for action in (lambda: open({str(b_home / "secret.txt")!r}).read(),
                lambda: os.listdir({str(b_home)!r}),
-               lambda: open({str(b_home / 'planted.txt')!r}, 'w')):
+               lambda: open({str(b_home / "planted.txt")!r}, 'w')):
     try:
         action()
         print('ALLOWED')
@@ -79,7 +88,7 @@ for action in (lambda: open({str(b_home / 'secret.txt')!r}).read(),
     # and the hub's own secrets are out of reach too
     leak = f"""
 try:
-    print(open({str(hub.data_dir / 'jupyterhub_cookie_secret')!r}).read())
+    print(open({str(hub.data_dir / "jupyterhub_cookie_secret")!r}).read())
 except PermissionError:
     print('denied')
 """

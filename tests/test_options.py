@@ -19,8 +19,12 @@ LIMITS = {
 
 @pytest.fixture
 def spec() -> FormSpec:
-    return FormSpec.from_config(stacks=STACKS, backends=["local", "slurm"], limits=LIMITS,
-                                defaults={"cores": 2, "memory": 4})
+    return FormSpec.from_config(
+        stacks=STACKS,
+        backends=["local", "slurm"],
+        limits=LIMITS,
+        defaults={"cores": 2, "memory": 4},
+    )
 
 
 def test_defaults_fill_missing_fields(spec):
@@ -29,8 +33,11 @@ def test_defaults_fill_missing_fields(spec):
 
 
 def test_form_values_are_unwrapped(spec):
-    opts = validate_options({"stack": ["cpu"], "cores": ["3"], "memory": ["8"],
-                             "backend": ["slurm"], "_xsrf": ["x"]}, spec, groups=[])
+    opts = validate_options(
+        {"stack": ["cpu"], "cores": ["3"], "memory": ["8"], "backend": ["slurm"], "_xsrf": ["x"]},
+        spec,
+        groups=[],
+    )
     assert (opts.cores, opts.memory, opts.backend) == (3, 8, "slurm")
 
 
@@ -55,8 +62,9 @@ def test_gpu_stack_defaults_to_one_gpu_for_gpu_group(spec):
 
 def test_gpu_request_beyond_free_offers_cpu(spec):
     with pytest.raises(OptionsError) as err:
-        validate_options({"stack": "gpu", "gpus": 2}, spec, groups=["gpu"], gpus_free=1,
-                         gpus_total=2)
+        validate_options(
+            {"stack": "gpu", "gpus": 2}, spec, groups=["gpu"], gpus_free=1, gpus_total=2
+        )
     assert err.value.field == "gpus" and err.value.cpu_fallback
     assert "only 1 of 2 free" in err.value.jupyterhub_message
 
@@ -112,8 +120,14 @@ def test_environment_carries_choices():
         ({"stacks": [], "backends": ["local"], "limits": {"*": {}}}, "at least one stack"),
         ({"stacks": STACKS, "backends": ["yarn"], "limits": {"*": {}}}, "yarn"),
         ({"stacks": STACKS, "backends": ["local"], "limits": {"gpu": {}}}, "'\\*'"),
-        ({"stacks": [{"name": "Bad Name", "display_name": "x"}], "backends": ["local"],
-          "limits": {"*": {}}}, "Bad Name"),
+        (
+            {
+                "stacks": [{"name": "Bad Name", "display_name": "x"}],
+                "backends": ["local"],
+                "limits": {"*": {}},
+            },
+            "Bad Name",
+        ),
         ({"stacks": STACKS, "backends": ["local"], "limits": {"*": {"cpus": 2}}}, "cpus"),
     ],
 )

@@ -52,15 +52,28 @@ def ensure_account(username: str, home: Path) -> pwd.struct_passwd:
     except KeyError:
         useradd = shutil.which("useradd") or "/usr/sbin/useradd"
         subprocess.run(
-            [useradd, "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash",
-             "--user-group", "--comment", "hepml-hub user", username],
-            check=True, capture_output=True, text=True,
+            [
+                useradd,
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                "/bin/bash",
+                "--user-group",
+                "--comment",
+                "hepml-hub user",
+                username,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         entry = pwd.getpwnam(username)
     if entry.pw_dir != str(home):  # the data directory moved since the account was made
         usermod = shutil.which("usermod") or "/usr/sbin/usermod"
-        subprocess.run([usermod, "--home", str(home), username], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [usermod, "--home", str(home), username], check=True, capture_output=True, text=True
+        )
         entry = pwd.getpwnam(username)
     ensure_private_dir(home, entry.pw_uid, entry.pw_gid)
     return entry

@@ -94,8 +94,10 @@ class HepmlAuthenticator(NativeAuthenticator):
 
     def get_handlers(self, app):
         """NativeAuthenticator's pages, with the login page fixed for JupyterHub 6."""
-        return [(path, LoginHandler if handler is native_handlers.LoginHandler else handler)
-                for path, handler in super().get_handlers(app)]
+        return [
+            (path, LoginHandler if handler is native_handlers.LoginHandler else handler)
+            for path, handler in super().get_handlers(app)
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -119,6 +121,7 @@ class HepmlAuthenticator(NativeAuthenticator):
         print(
             f"\n  hepml-hub: created admin user {name!r} with password {password}\n"
             f"  (also written to {path.resolve()}, readable by its owner only)\n",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         return password

@@ -44,11 +44,13 @@ def configure(c, hub: HepmlHub) -> None:
     c.JupyterHub.load_groups = {name: {"users": []} for name in hub.groups}
 
     c.ConfigurableHTTPProxy.command = [
-        str(PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")]
+        str(PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
+    ]
     c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url
     c.ConfigurableHTTPProxy.pid_file = str(run / "proxy.pid")
-    c.ConfigurableHTTPProxy.auth_token = private_file(
-        run / "proxy-token", make=True).read_text().strip()
+    c.ConfigurableHTTPProxy.auth_token = (
+        private_file(run / "proxy-token", make=True).read_text().strip()
+    )
 
     c.JupyterHub.authenticator_class = "hepml_hub.auth.HepmlAuthenticator"
     c.Authenticator.admin_users = set(hub.admin_users)
@@ -66,14 +68,25 @@ def configure(c, hub: HepmlHub) -> None:
     c.Spawner.start_timeout = 120
 
     c.JupyterHub.services = [
-        {"name": "hepml-forkserver",
-         "command": [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(socket)]},
-        {"name": "idle-culler",
-         "command": [sys.executable, "-m", "jupyterhub_idle_culler",
-                     f"--timeout={hub.cull_timeout}", f"--cull-every={hub.cull_every}"]},
+        {
+            "name": "hepml-forkserver",
+            "command": [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(socket)],
+        },
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={hub.cull_timeout}",
+                f"--cull-every={hub.cull_every}",
+            ],
+        },
     ]
     c.JupyterHub.load_roles = [
-        {"name": "idle-culler",
-         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-         "services": ["idle-culler"]},
+        {
+            "name": "idle-culler",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        },
     ]

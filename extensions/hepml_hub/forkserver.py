@@ -162,8 +162,11 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
     gc.collect()
     gc.freeze()  # keep preloaded objects out of the children's copy-on-write pages
     if threading.active_count() > 1:
-        print(f"hepml-forkserver: preloading started {threading.active_count() - 1} thread(s);"
-              " forking anyway", file=sys.stderr)
+        print(
+            f"hepml-forkserver: preloading started {threading.active_count() - 1} thread(s);"
+            " forking anyway",
+            file=sys.stderr,
+        )
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     path = Path(socket_path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -176,8 +179,12 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
     finally:
         os.umask(old)
     listener.listen(16)
-    print(f"hepml-forkserver: ready on {path} ({len(modules)} modules preloaded in "
-          f"{time.perf_counter() - tic:.1f} s)", file=sys.stderr, flush=True)
+    print(
+        f"hepml-forkserver: ready on {path} ({len(modules)} modules preloaded in "
+        f"{time.perf_counter() - tic:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
     while True:
         conn, _ = listener.accept()
         with conn:
@@ -189,16 +196,35 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
                 conn.sendall(json.dumps(reply).encode() + b"\n")
 
 
-def request_spawn(socket_path: str, *, argv: Sequence[str], env: Mapping[str, str],
-                  cwd: str, uid: int | None = None, gid: int | None = None,
-                  groups: Sequence[int] = (), timeout: float = 10.0) -> int:
+def request_spawn(
+    socket_path: str,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    cwd: str,
+    uid: int | None = None,
+    gid: int | None = None,
+    groups: Sequence[int] = (),
+    timeout: float = 10.0,
+) -> int:
     """Ask the fork server at ``socket_path`` to start a server; return its pid.
 
     The caller's standard streams are handed to the child. Raises ``OSError`` when the
     fork server cannot be reached and ``RuntimeError`` when it refuses.
     """
-    payload = json.dumps({"argv": list(argv), "env": dict(env), "cwd": cwd, "uid": uid,
-                          "gid": gid, "groups": list(groups)}).encode() + b"\n"
+    payload = (
+        json.dumps(
+            {
+                "argv": list(argv),
+                "env": dict(env),
+                "cwd": cwd,
+                "uid": uid,
+                "gid": gid,
+                "groups": list(groups),
+            }
+        ).encode()
+        + b"\n"
+    )
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -223,8 +249,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", required=True, help="path of the Unix socket to listen on")
-    parser.add_argument("--preload", action="append", default=[],
-                        help="extra module to import before forking (repeatable)")
+    parser.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        help="extra module to import before forking (repeatable)",
+    )
     args = parser.parse_args(argv)
     modules = [*BASE_PRELOAD, *enabled_server_extensions(), *args.preload]
     serve(args.socket, list(dict.fromkeys(modules)))

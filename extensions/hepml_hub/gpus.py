@@ -63,8 +63,11 @@ class GpuInventory:
             pynvml.nvmlInit()
             try:
                 return {
-                    i: int(pynvml.nvmlDeviceGetUtilizationRates(
-                        pynvml.nvmlDeviceGetHandleByIndex(i)).gpu)
+                    i: int(
+                        pynvml.nvmlDeviceGetUtilizationRates(
+                            pynvml.nvmlDeviceGetHandleByIndex(i)
+                        ).gpu
+                    )
                     for i in range(pynvml.nvmlDeviceGetCount())
                 }
             finally:

@@ -29,8 +29,10 @@ def prepare_session(environ: Mapping[str, str]) -> None:
         print(f"hepml-hub: could not copy tutorials into {home}: {exc}", file=sys.stderr)
     else:
         if copied:
-            print(f"hepml-hub: copied {len(copied)} tutorial file(s) into {home}/tutorials",
-                  file=sys.stderr)
+            print(
+                f"hepml-hub: copied {len(copied)} tutorial file(s) into {home}/tutorials",
+                file=sys.stderr,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,8 +49,9 @@ class OptionsError(web.HTTPError):
     ``may_wait`` when the same request may succeed later (GPUs busy now).
     """
 
-    def __init__(self, field: str, message: str, *, cpu_fallback: bool = False,
-                 may_wait: bool = False):
+    def __init__(
+        self, field: str, message: str, *, cpu_fallback: bool = False, may_wait: bool = False
+    ):
         self.field = field
         self.cpu_fallback = cpu_fallback
         self.may_wait = may_wait
@@ -166,8 +167,9 @@ class FormSpec:
                 return None  # everybody may use all
             return frozenset(v for e in entries for v in e.get(key, ()))  # type: ignore[attr-defined]
 
-        return Limits(most("cores", 1), most("memory", 1), most("gpus", 0),
-                      union("stacks"), union("backends"))
+        return Limits(
+            most("cores", 1), most("memory", 1), most("gpus", 0), union("stacks"), union("backends")
+        )
 
     def allowed_stacks(self, limits: Limits) -> list[Stack]:
         """The stacks ``limits`` allow, in form order."""
@@ -315,24 +317,33 @@ def validate_options(
     stack = spec.stack(stack_name)
     if stack_name not in [s.name for s in spec.allowed_stacks(limits)]:
         why = " (it needs GPUs; ask an admin for the 'gpu' group)" if stack.gpu else ""
-        raise OptionsError("stack", f"{stack_name!r} is not available to your groups{why}",
-                           cpu_fallback=stack.gpu)
+        raise OptionsError(
+            "stack", f"{stack_name!r} is not available to your groups{why}", cpu_fallback=stack.gpu
+        )
 
     cores = _whole_number("cores", values["cores"], 1, limits.cores)
     memory = _whole_number("memory", values["memory"], 1, limits.memory, unit=" GiB")
     gpus_default = 1 if stack.gpu and "gpus" not in raw else values["gpus"]
     if limits.gpus == 0 and gpus_default not in (0, "0"):
-        raise OptionsError("gpus", "your groups may not use GPUs (ask an admin for the "
-                           "'gpu' group)", cpu_fallback=True)
+        raise OptionsError(
+            "gpus",
+            "your groups may not use GPUs (ask an admin for the 'gpu' group)",
+            cpu_fallback=True,
+        )
     gpus = _whole_number("gpus", gpus_default, 0, limits.gpus)
     if stack.gpu and gpus == 0:
-        raise OptionsError("gpus", f"the {stack_name!r} stack needs at least one GPU",
-                           cpu_fallback=True)
+        raise OptionsError(
+            "gpus", f"the {stack_name!r} stack needs at least one GPU", cpu_fallback=True
+        )
     if gpus and not stack.gpu:
         raise OptionsError("gpus", f"the {stack_name!r} stack is CPU only; pick a GPU stack")
     if gpus and gpus_free is not None and gpus > gpus_free:
         total = "" if gpus_total is None else f" of {gpus_total}"
-        raise OptionsError("gpus", f"{gpus} requested but only {gpus_free}{total} free now",
-                           cpu_fallback=True, may_wait=True)
+        raise OptionsError(
+            "gpus",
+            f"{gpus} requested but only {gpus_free}{total} free now",
+            cpu_fallback=True,
+            may_wait=True,
+        )
     backend = _choice("backend", values["backend"], spec.allowed_backends(limits))
     return SessionOptions(stack_name, cores, memory, gpus, backend)

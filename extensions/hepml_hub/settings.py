@@ -100,8 +100,7 @@ class HepmlHub(Configurable):
     @validate("deployment")
     def _check_deployment(self, proposal):
         if proposal.value not in DEPLOYMENTS:
-            raise ValueError(
-                f"HepmlHub.deployment {proposal.value!r} is not one of {DEPLOYMENTS}")
+            raise ValueError(f"HepmlHub.deployment {proposal.value!r} is not one of {DEPLOYMENTS}")
         return proposal.value
 
     @default("data_dir")

@@ -170,20 +170,33 @@ class HepmlSpawner(LocalProcessSpawner):
     @default("stacks")
     def _stacks_default(self) -> list[dict]:
         return [
-            {"name": "cpu", "display_name": "CPU",
-             "description": "Python 3.11 with coffea, uproot, XGBoost, Keras 3 on TensorFlow",
-             "python": sys.executable},
-            {"name": "gpu", "display_name": "GPU (CUDA)",
-             "description": "The same stack with NVIDIA GPUs; needs a free GPU",
-             "gpu": True, "python": sys.executable},
+            {
+                "name": "cpu",
+                "display_name": "CPU",
+                "description": "Python 3.11 with coffea, uproot, XGBoost, Keras 3 on TensorFlow",
+                "python": sys.executable,
+            },
+            {
+                "name": "gpu",
+                "display_name": "GPU (CUDA)",
+                "description": "The same stack with NVIDIA GPUs; needs a free GPU",
+                "gpu": True,
+                "python": sys.executable,
+            },
         ]
 
     @default("limits")
     def _limits_default(self) -> dict:
         memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024**3
-        return {"*": {"cores": os.cpu_count() or 1, "memory": max(1, int(memory_gib)),
-                      "gpus": 0, "stacks": ["cpu"]},
-                "gpu": {"gpus": 8, "stacks": ["cpu", "gpu"]}}
+        return {
+            "*": {
+                "cores": os.cpu_count() or 1,
+                "memory": max(1, int(memory_gib)),
+                "gpus": 0,
+                "stacks": ["cpu"],
+            },
+            "gpu": {"gpus": 8, "stacks": ["cpu", "gpu"]},
+        }
 
     @default("form_defaults")
     def _form_defaults_default(self) -> dict:
@@ -206,16 +219,25 @@ class HepmlSpawner(LocalProcessSpawner):
     @property
     def spec(self) -> FormSpec:
         """The form as data, built from this spawner's settings."""
-        return FormSpec.from_config(stacks=self.stacks, backends=self.backends,
-                                    limits=self.limits, defaults=self.form_defaults)
+        return FormSpec.from_config(
+            stacks=self.stacks,
+            backends=self.backends,
+            limits=self.limits,
+            defaults=self.form_defaults,
+        )
 
     def user_groups(self) -> list[str]:
         """Names of the hub groups of this spawner's user."""
         return sorted(g.name for g in self.user.groups)
 
     def _validate(self, raw) -> SessionOptions:
-        return validate_options(raw, self.spec, groups=self.user_groups(),
-                                gpus_free=GPU_ALLOCATOR.free(), gpus_total=GPU_ALLOCATOR.total())
+        return validate_options(
+            raw,
+            self.spec,
+            groups=self.user_groups(),
+            gpus_free=GPU_ALLOCATOR.free(),
+            gpus_total=GPU_ALLOCATOR.total(),
+        )
 
     def _prefill(self, spec: FormSpec, limits) -> dict:
         values = spec.default_options(limits)
@@ -233,8 +255,9 @@ class HepmlSpawner(LocalProcessSpawner):
         """HTML of the spawn form for this user (their limits, live GPU availability)."""
         spec = self.spec
         limits = spec.limits_for(self.user_groups())
-        memory_choices = sorted({m for m in (1, 2, 4, 8, 16, 32, 64, 128, 256)
-                                 if m <= limits.memory} | {limits.memory})
+        memory_choices = sorted(
+            {m for m in (1, 2, 4, 8, 16, 32, 64, 128, 256) if m <= limits.memory} | {limits.memory}
+        )
         return _TEMPLATES.get_template("options_form.html").render(
             stacks=spec.allowed_stacks(limits),
             backends=spec.allowed_backends(limits),
@@ -250,8 +273,11 @@ class HepmlSpawner(LocalProcessSpawner):
         spec = self.spec
         limits = spec.limits_for(self.user_groups())
         cpu = next((s.name for s in spec.allowed_stacks(limits) if not s.gpu), None)
-        values = {k: v[0] if isinstance(v, list) and v else v for k, v in (raw or {}).items()
-                  if k in ("cores", "memory", "backend")}
+        values = {
+            k: v[0] if isinstance(v, list) and v else v
+            for k, v in (raw or {}).items()
+            if k in ("cores", "memory", "backend")
+        }
         query = urlencode({**values, "stack": cpu, "gpus": 0, "autostart": 1})
         return url_path_join(self.hub.base_url, "spawn", self.user.escaped_name) + "?" + query
 
@@ -261,10 +287,14 @@ class HepmlSpawner(LocalProcessSpawner):
             from html import escape
 
             wait = (
-                f' or wait and <a id="hepml-check-again" '
-                f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
-                "(the form shows how many GPUs are free)"
-            ) if exc.may_wait else ""
+                (
+                    f' or wait and <a id="hepml-check-again" '
+                    f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
+                    "(the form shows how many GPUs are free)"
+                )
+                if exc.may_wait
+                else ""
+            )
             exc.jupyterhub_html_message = (
                 f"<strong>{escape(exc.jupyterhub_message)}</strong><br>"
                 f'<a class="btn btn-sm btn-jupyter mt-2" id="hepml-cpu-fallback" '
@@ -352,7 +382,8 @@ class HepmlSpawner(LocalProcessSpawner):
         env["PATH"] = os.pathsep.join([python_bin, env.get("PATH") or os.defpath])
         env["VIRTUAL_ENV"] = str(Path(python_bin).parent)
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
-            p for p in (str(JUPYTER_CONFIG), env.get("JUPYTER_CONFIG_PATH")) if p)
+            p for p in (str(JUPYTER_CONFIG), env.get("JUPYTER_CONFIG_PATH")) if p
+        )
         if self.tutorials_dir:
             env["HEPML_TUTORIALS_SRC"] = str(Path(self.tutorials_dir).resolve())
         return env
@@ -387,20 +418,35 @@ class HepmlSpawner(LocalProcessSpawner):
         if self.forkserver_socket and python == sys.executable:
             try:
                 return await asyncio.to_thread(
-                    forkserver.request_spawn, self.forkserver_socket, argv=argv, env=env,
-                    cwd=str(self.home), uid=uid, gid=gid, groups=groups)
+                    forkserver.request_spawn,
+                    self.forkserver_socket,
+                    argv=argv,
+                    env=env,
+                    cwd=str(self.home),
+                    uid=uid,
+                    gid=gid,
+                    groups=groups,
+                )
             except (OSError, RuntimeError, ValueError) as exc:
                 self.log.warning("Fork server unavailable (%s); starting a fresh interpreter", exc)
         cmd = [python, "-m", "hepml_hub.launch", *argv]
-        self.proc = Popen(cmd, env=env, cwd=str(self.home), start_new_session=True,
-                          preexec_fn=self.make_preexec_fn(self.user.name), **self.popen_kwargs)
+        self.proc = Popen(
+            cmd,
+            env=env,
+            cwd=str(self.home),
+            start_new_session=True,
+            preexec_fn=self.make_preexec_fn(self.user.name),
+            **self.popen_kwargs,
+        )
         return self.proc.pid
 
     async def _wait_listening(self, port: int) -> None:
         while True:
             if await self.poll() is not None:
-                raise RuntimeError(f"{self._log_name}'s server exited while starting; "
-                                   "see the hub's log for its output")
+                raise RuntimeError(
+                    f"{self._log_name}'s server exited while starting; "
+                    "see the hub's log for its output"
+                )
             try:
                 _reader, writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
@@ -419,8 +465,13 @@ class HepmlSpawner(LocalProcessSpawner):
         env = self.get_env()
         self.proc = None
         self.pid = await self._launch(self.get_args(), env, ids)
-        self.log.info("Started %s as %s (pid %s, port %s)", self._log_name, self.system_user,
-                      self.pid, self.port)
+        self.log.info(
+            "Started %s as %s (pid %s, port %s)",
+            self._log_name,
+            self.system_user,
+            self.pid,
+            self.port,
+        )
         try:
             await self._wait_listening(self.port)
         except BaseException:
@@ -435,4 +486,3 @@ class HepmlSpawner(LocalProcessSpawner):
         finally:
             GPU_ALLOCATOR.release(f"{self.user.name}/{self.name}")
             self.session = None
-

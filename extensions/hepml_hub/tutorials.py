@@ -29,8 +29,10 @@ MANIFEST = Path(".hepml") / "tutorials.json"
 
 def _files(src: Path) -> list[str]:
     return sorted(
-        str(p.relative_to(src)) for p in src.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts)
+        str(p.relative_to(src))
+        for p in src.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(src).parts)
         and "__pycache__" not in p.parts
     )
 
