@@ -54,6 +54,7 @@ class HubProcess:
         extra_config: str = "",
         env: dict | None = None,
         data_dir: Path | None = None,
+        run_as: str | None = None,
     ):
         # Under /tmp (not pytest's 0700 tmp) so per-user accounts can reach their homes.
         self.base = Path(tempfile.mkdtemp(prefix="hepml-test-"))
@@ -78,6 +79,10 @@ class HubProcess:
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
+        # a personal hub: run by an ordinary user, who then owns the data directory
+        self.run_as = run_as
+        if run_as:
+            shutil.chown(self.base, run_as, run_as)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -90,6 +95,9 @@ class HubProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            user=self.run_as,
+            group=self.run_as,
+            extra_groups=[] if self.run_as else None,
         )
         log.close()
         deadline = time.monotonic() + timeout

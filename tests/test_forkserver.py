@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,24 +16,45 @@ from hepml_hub.forkserver import enabled_server_extensions, request_spawn
 from kernel import execute
 
 
-@pytest.fixture
-def forkserver(tmp_path):
-    sock = tmp_path / "run" / "fs.sock"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from hepml_hub.forkserver import serve; serve({str(sock)!r}, ['json'])",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
+def start_forkserver(sock, command, env=None) -> subprocess.Popen:
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
     while not sock.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield sock
+    assert sock.exists(), "fork server did not start"
+    return proc
+
+
+@pytest.fixture
+def forkserver_proc(tmp_path):
+    sock = tmp_path / "run" / "fs.sock"
+    code = f"from hepml_hub.forkserver import serve; serve({str(sock)!r}, ['json'])"
+    proc = start_forkserver(sock, [sys.executable, "-c", code])
+    yield sock, proc
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture
+def forkserver(forkserver_proc):
+    return forkserver_proc[0]
+
+
+def process_memory_contains(pid: int, needle: bytes) -> bool:
+    """Whether any readable, writable mapping of process ``pid`` contains ``needle``."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("rw"):
+                continue
+            start, end = (int(x, 16) for x in span.split("-"))
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except (OSError, ValueError, OverflowError):
+                continue
+    return False
 
 
 def test_socket_is_private(forkserver):
@@ -90,3 +112,38 @@ def test_spawn_falls_back_without_forkserver(hub):
     )
     assert r.status_code == 200
     hub.stop_server("no-forkserver")
+
+
+@pytest.mark.root
+def test_forkserver_never_holds_a_request(forkserver_proc):
+    """Requests carry users' tokens; every server forked later inherits the fork server's
+    memory, so the fork server must never read one itself."""
+    sock, proc = forkserver_proc
+    secret = "hepml-secret-" + os.urandom(8).hex()
+    pid = request_spawn(
+        str(sock),
+        argv=["--version"],
+        cwd="/",
+        uid=65534,
+        gid=65534,
+        env={"JUPYTERHUB_API_TOKEN": secret, "HOME": "/"},
+    )
+    assert pid != proc.pid
+    assert process_memory_contains(os.getpid(), secret.encode())  # the scan finds it here
+    assert not process_memory_contains(proc.pid, secret.encode())
+
+
+@pytest.mark.slow
+def test_forkserver_drops_the_hub_token_from_its_environment(tmp_path):
+    sock = tmp_path / "fs.sock"
+    secret = "hepml-secret-" + os.urandom(8).hex()
+    env = {**os.environ, "JUPYTERHUB_API_TOKEN": secret}
+    proc = start_forkserver(
+        sock, [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(sock)], env=env
+    )
+    try:
+        environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+        assert secret.encode() not in environ and b"PATH=" in environ
+    finally:
+        proc.kill()
+        proc.wait()

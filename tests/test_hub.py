@@ -244,3 +244,38 @@ def test_idle_servers_are_culled():
         assert "Culling server idler" in hub.log_text()
     finally:
         hub.cleanup()
+
+
+@pytest.fixture
+def personal_account():
+    """An ordinary system account to run a personal hub (as on a laptop)."""
+    import pwd
+    import subprocess
+
+    name = "hepml-personal"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/bin/bash", name], check=True
+        )
+    yield pwd.getpwnam(name)
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+    subprocess.run(["userdel", name], check=False)
+
+
+@pytest.mark.root
+def test_personal_hub_runs_servers_as_its_own_user(personal_account):
+    """A hub started by an ordinary user runs every server as that user, homes apart."""
+    hub = HubProcess(run_as=personal_account.pw_name).start()
+    try:
+        hub.create_user("laptop")
+        assert hub.spawn("laptop", {"cores": 1}).status_code in (201, 202), hub.log_tail()
+        token = hub.user_token("laptop")
+        probe = json.loads(execute(server_url(hub, "laptop"), token, ENV_PROBE))
+        assert probe["uid"] == personal_account.pw_uid
+        assert probe["home"] == str(hub.data_dir / "homes" / "laptop")
+        assert probe["home_mode"] == "0o700"
+        assert "Fork server unavailable" not in hub.log_text()
+    finally:
+        hub.cleanup()

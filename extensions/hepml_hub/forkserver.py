@@ -46,7 +46,18 @@ BASE_PRELOAD = (
 #: Environment variables read when ``jupyterhub.singleuser`` is imported: a request that
 #: sets them cannot reuse the pre-imported module.
 IMPORT_TIME_ENV = ("JUPYTERHUB_SINGLEUSER_APP", "JUPYTERHUB_SINGLEUSER_EXTENSION")
+#: Environment variables the fork server keeps from the hub's (plus ``LC_*``).
+KEEP_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "HOME", "USER")
 _MAX_REQUEST = 1 << 20
+
+
+def clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` the fork server keeps: no tokens, no hub settings.
+
+    >>> clean_environment({"PATH": "/bin", "JUPYTERHUB_API_TOKEN": "x", "LC_ALL": "C"})
+    {'PATH': '/bin', 'LC_ALL': 'C'}
+    """
+    return {k: v for k, v in environ.items() if k in KEEP_ENV or k.startswith("LC_")}
 
 
 def enabled_server_extensions(prefix: str = sys.prefix) -> list[str]:
@@ -131,28 +142,47 @@ def _child(request: Mapping, fds: Sequence[int]) -> None:
         os._exit(code)
 
 
-def _handle(conn: socket.socket, listener: socket.socket) -> dict:
+def _refusal(request: Mapping) -> str | None:
+    """Why ``request`` cannot be served by a forked child (None: it can)."""
+    if os.getuid() == 0 and not request.get("uid"):
+        return "refusing to start a server as root"
+    if any(k in request.get("env", {}) for k in IMPORT_TIME_ENV):
+        return f"requests setting {IMPORT_TIME_ENV} need a fresh interpreter"
+    return None
+
+
+def _reply(conn: socket.socket, answer: dict) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+
+
+def _handle(conn: socket.socket, listener: socket.socket) -> None:
+    """Fork a child that reads, checks and serves the request on ``conn``.
+
+    The fork server itself never reads a request: requests carry users' API tokens, and
+    whatever the fork server's memory holds, every later server inherits.
+    """
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, peer_uid, _gid = struct.unpack("3i", creds)
     if peer_uid not in (0, os.getuid()):
-        return {"error": f"uid {peer_uid} may not use this fork server"}
-    request, fds = _recv_request(conn)
+        _reply(conn, {"error": f"uid {peer_uid} may not use this fork server"})
+        return
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    if os.fork() != 0:
+        return  # the child answers
+    listener.close()
     try:
-        if os.getuid() == 0 and not request.get("uid"):
-            return {"error": "refusing to start a server as root"}
-        if any(k in request.get("env", {}) for k in IMPORT_TIME_ENV):
-            return {"error": f"requests setting {IMPORT_TIME_ENV} need a fresh interpreter"}
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            listener.close()
-            conn.close()
-            _child(request, fds)
-        return {"pid": pid}
-    finally:
-        for fd in fds:
-            os.close(fd)
+        request, fds = _recv_request(conn)
+        refusal = _refusal(request)
+    except Exception as exc:
+        refusal, fds = f"bad request: {type(exc).__name__}: {exc}", []
+    if refusal:
+        _reply(conn, {"error": refusal})
+        os._exit(1)
+    _reply(conn, {"pid": os.getpid()})
+    conn.close()
+    _child(request, fds)
 
 
 def serve(socket_path: str, modules: Sequence[str]) -> None:
@@ -189,11 +219,9 @@ def serve(socket_path: str, modules: Sequence[str]) -> None:
         conn, _ = listener.accept()
         with conn:
             try:
-                reply = _handle(conn, listener)
+                _handle(conn, listener)
             except Exception as exc:
-                reply = {"error": f"{type(exc).__name__}: {exc}"}
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps(reply).encode() + b"\n")
+                _reply(conn, {"error": f"{type(exc).__name__}: {exc}"})
 
 
 def request_spawn(
@@ -256,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="extra module to import before forking (repeatable)",
     )
     args = parser.parse_args(argv)
+    clean = clean_environment(os.environ)
+    if clean != dict(os.environ):
+        # Started by the hub with its service token in the environment: start again without
+        # it, so that neither this process nor any server forked from it ever holds it.
+        os.execve(
+            sys.executable, [sys.executable, "-m", "hepml_hub.forkserver", *sys.argv[1:]], clean
+        )
     modules = [*BASE_PRELOAD, *enabled_server_extensions(), *args.preload]
     serve(args.socket, list(dict.fromkeys(modules)))
 
