@@ -15,6 +15,16 @@ from pathlib import Path
 from hepml_hub.auth import write_private
 from hepml_hub.settings import PROJECT_ROOT, HepmlHub
 
+#: Dask backends a single machine can reach (Kubernetes and dask-gateway need a cluster).
+EMBEDDED_BACKENDS = ("local", "slurm", "htcondor", "pbs")
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _setdefault(section, name: str, value) -> None:
+    """Set ``section.name`` unless the site configuration already did."""
+    if name not in section:
+        section[name] = value
+
 
 def private_file(path: Path, make: bool = False) -> Path:
     """Ensure ``path`` exists with mode 0600 (``make``: fill it with a random secret)."""
@@ -25,7 +35,12 @@ def private_file(path: Path, make: bool = False) -> Path:
 
 
 def configure(c, hub: HepmlHub) -> None:
-    """Configure JupyterHub for one machine."""
+    """Configure JupyterHub for one machine.
+
+    Values derived from ``hub`` are always set; other defaults (``HepmlSpawner.backends``,
+    ``tutorials_dir``, ``Spawner.default_url``, ...) only where the site configuration set
+    nothing, and services and roles are added to the site's own.
+    """
     data = Path(hub.data_dir).resolve()
     for folder in (data, data / "homes"):
         folder.mkdir(parents=True, exist_ok=True)
@@ -40,7 +55,7 @@ def configure(c, hub: HepmlHub) -> None:
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(run / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = False  # a hub restart leaves users' servers running
-    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "pages")]
+    _setdefault(c.JupyterHub, "template_paths", [str(TEMPLATES / "pages")])
     c.JupyterHub.load_groups = {name: {"users": []} for name in hub.groups}
 
     c.ConfigurableHTTPProxy.command = [
@@ -61,13 +76,15 @@ def configure(c, hub: HepmlHub) -> None:
     socket = run / "forkserver.sock"
     c.JupyterHub.spawner_class = "hepml_hub.spawner.HepmlSpawner"
     c.HepmlSpawner.data_dir = str(data)
-    c.HepmlSpawner.tutorials_dir = str(PROJECT_ROOT / "tutorials")
     c.HepmlSpawner.forkserver_socket = str(socket)
-    c.Spawner.default_url = "/lab"
-    c.Spawner.http_timeout = 60
-    c.Spawner.start_timeout = 120
+    _setdefault(c.HepmlSpawner, "tutorials_dir", str(PROJECT_ROOT / "tutorials"))
+    _setdefault(c.HepmlSpawner, "backends", list(EMBEDDED_BACKENDS))
+    _setdefault(c.Spawner, "default_url", "/lab")
+    _setdefault(c.Spawner, "http_timeout", 60)
+    _setdefault(c.Spawner, "start_timeout", 120)
 
     c.JupyterHub.services = [
+        *(c.JupyterHub.services if "services" in c.JupyterHub else []),
         {
             "name": "hepml-forkserver",
             "command": [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(socket)],
@@ -84,6 +101,7 @@ def configure(c, hub: HepmlHub) -> None:
         },
     ]
     c.JupyterHub.load_roles = [
+        *(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else []),
         {
             "name": "idle-culler",
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
