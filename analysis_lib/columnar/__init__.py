@@ -1,0 +1,1 @@
+"""Columnar analysis with coffea: selections, features, systematic variations, inference."""

@@ -1,0 +1,1 @@
+"""Event generators and the sample registry."""
