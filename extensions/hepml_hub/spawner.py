@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from html import escape
 from pathlib import Path
 from subprocess import Popen
 from urllib.parse import urlencode
@@ -36,7 +37,7 @@ from jupyterhub.utils import random_port, url_path_join
 from traitlets import Any, Bool, Dict, Float, List, Unicode, default, validate
 
 from hepml_hub import accounts, forkserver
-from hepml_hub.gpus import GpuAllocator
+from hepml_hub.gpus import GpuAllocator, GpuUnavailable
 from hepml_hub.options import FormSpec, OptionsError, SessionOptions, validate_options
 
 _TEMPLATES = jinja2.Environment(
@@ -226,6 +227,11 @@ class HepmlSpawner(LocalProcessSpawner):
             defaults=self.form_defaults,
         )
 
+    @property
+    def gpu_owner(self) -> str:
+        """Key of this server in the GPU allocator: ``user/server-name``."""
+        return f"{self.user.name}/{self.name}"
+
     def user_groups(self) -> list[str]:
         """Names of the hub groups of this spawner's user."""
         return sorted(g.name for g in self.user.groups)
@@ -284,8 +290,6 @@ class HepmlSpawner(LocalProcessSpawner):
     def _refuse(self, exc: OptionsError, raw) -> OptionsError:
         """Add the offer to start on CPU instead to a refused GPU request."""
         if exc.cpu_fallback:
-            from html import escape
-
             wait = (
                 (
                     f' or wait and <a id="hepml-check-again" '
@@ -325,10 +329,9 @@ class HepmlSpawner(LocalProcessSpawner):
     async def apply_session_options(self, spawner, user_options: dict) -> None:
         """Re-validate ``user_options`` (the REST API skips the form), then apply them."""
         session = self._validate(user_options)
-        owner = f"{self.user.name}/{self.name}"
         try:
-            self.gpu_ids = GPU_ALLOCATOR.allocate(owner, session.gpus)
-        except Exception as exc:
+            self.gpu_ids = GPU_ALLOCATOR.allocate(self.gpu_owner, session.gpus)
+        except GpuUnavailable as exc:
             raise OptionsError("gpus", str(exc), cpu_fallback=True) from None
         self.session = session
         # what the session really got (defaults filled in) is what the API shows
@@ -406,7 +409,7 @@ class HepmlSpawner(LocalProcessSpawner):
         super().load_state(state)
         self.gpu_ids = list(state.get("gpu_ids", []))
         if self.gpu_ids:
-            GPU_ALLOCATOR.restore(f"{self.user.name}/{self.name}", self.gpu_ids)
+            GPU_ALLOCATOR.restore(self.gpu_owner, self.gpu_ids)
 
     def clear_state(self) -> None:
         super().clear_state()
@@ -475,7 +478,7 @@ class HepmlSpawner(LocalProcessSpawner):
         try:
             await self._wait_listening(self.port)
         except BaseException:
-            GPU_ALLOCATOR.release(f"{self.user.name}/{self.name}")
+            GPU_ALLOCATOR.release(self.gpu_owner)
             raise
         return (self.ip or "127.0.0.1", self.port)
 
@@ -484,5 +487,5 @@ class HepmlSpawner(LocalProcessSpawner):
         try:
             await super().stop(now=now)
         finally:
-            GPU_ALLOCATOR.release(f"{self.user.name}/{self.name}")
+            GPU_ALLOCATOR.release(self.gpu_owner)
             self.session = None
