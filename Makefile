@@ -44,6 +44,8 @@ test: setup system-deps  ## install everything and run the test suite
 
 bench: setup  ## run the benchmarks; numbers go to benchmarks/results/
 	$(VENV)/bin/python -m benchmarks.spawn_latency
+	$(VENV)/bin/python -m benchmarks.generator
+	$(VENV)/bin/python -m benchmarks.columnar
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .

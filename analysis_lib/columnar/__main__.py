@@ -1,0 +1,216 @@
+"""Command line: ``python -m analysis_lib.columnar INPUT... --output DIR`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import ColumnarError
+from .features import FeatureConfig, default_features
+from .inputs import BTAG_WORKING_POINTS, DEFAULT_BTAG_BRANCH
+from .processor import DEFAULT_LUMI_PB, SemileptonicProcessor
+from .runner import EXECUTORS, run_columnar
+from .selection import CUT_NAMES, Cuts
+from .systematics import VARIATIONS
+
+DESCRIPTION = """\
+Select semileptonic tt̄-like events in NanoAOD files, build their features (lepton, MET,
+leading jets, the masses of Baldi et al.) for the nominal events and every systematic
+variation, optionally score them with a trained model, and write one parquet table per
+sample and variation: DIR/<sample>/<variation>.parquet, its metadata in
+DIR/<sample>/<variation>.json, and DIR/manifest.json. Files are written atomically;
+an interrupted run resumes from its checkpoints when run again with the same arguments."""
+
+EPILOG = f"""\
+variations: {", ".join(VARIATIONS)}
+cuts (in cutflow order): {", ".join(CUT_NAMES)}
+b-tag working points known: {", ".join(f"{k}={v}" for k, v in BTAG_WORKING_POINTS.items())}
+
+samples: a file's sample is the "sample" of the metadata JSON beside it (<file>.json, which
+also gives the cross-section); without one (real NanoAOD), the file name's stem. Weights are
+cross_section_pb x lumi x genWeight / sum(genWeight) x scale factors, or genWeight x scale
+factors when there is no cross-section.
+
+exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
+(unreadable file, missing branch, unknown variation or cut); 2 wrong usage.
+
+examples:
+  python -m analysis_lib.columnar data/ttbar_*.root --output features/
+  python -m analysis_lib.columnar nano_dy.root --output out/ --require none --executor iterative
+  python -m analysis_lib.columnar old_nano.root --output out/ --btag-branch Jet_btagDeepB
+  python -m analysis_lib.columnar sig.root bkg.root --output out/ --model bdt.json \\
+      --variations jes_up,jes_down --scheduler tcp://scheduler:8786
+"""
+
+
+def _list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its ``--help`` is the documentation of the command line)."""
+    p = argparse.ArgumentParser(
+        prog="python -m analysis_lib.columnar",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="NanoAOD ROOT files")
+    p.add_argument("-o", "--output", metavar="DIR", help="output directory (required)")
+    p.add_argument("--sample", help="put every input into this one sample")
+    p.add_argument(
+        "--variations",
+        type=_list,
+        metavar="LIST",
+        help="comma-separated variations to produce (default: all; nominal is always made)",
+    )
+    p.add_argument(
+        "--list-variations", action="store_true", help="print the known variations and exit"
+    )
+    p.add_argument(
+        "--lumi-pb",
+        type=float,
+        default=DEFAULT_LUMI_PB,
+        help="integrated luminosity in pb^-1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--btag-branch",
+        default=DEFAULT_BTAG_BRANCH,
+        help="b-tag score branch (default: %(default)s; old NanoAOD: Jet_btagDeepB)",
+    )
+    p.add_argument("--btag-wp", type=float, help="b-tag cut (default: the branch's medium WP)")
+    p.add_argument(
+        "--require",
+        type=_list,
+        metavar="CUTS",
+        help="comma-separated cuts an event must pass to be written (default: all; "
+        "'none' writes every event, a feature-extraction mode)",
+    )
+    defaults = Cuts()
+    for name in ("lepton_pt_min", "jet_pt_min", "met_min"):
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=getattr(defaults, name),
+            help="GeV (default: %(default)s)",
+        )
+    for name in ("n_jets_min", "n_bjets_min"):
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=getattr(defaults, name),
+            help="(default: %(default)s)",
+        )
+    p.add_argument(
+        "--n-jets-stored",
+        type=int,
+        default=FeatureConfig().n_jets,
+        help="leading jets written as columns (default: %(default)s)",
+    )
+    p.add_argument("--model", help="trained model: XGBoost (.json, .ubj) or Keras (.keras)")
+    p.add_argument(
+        "--model-features",
+        type=_list,
+        metavar="LIST",
+        help=f"the model's input columns in order (default: the {len(default_features())} "
+        "features of Baldi et al.)",
+    )
+    p.add_argument("--score-column", default="score", help="(default: %(default)s)")
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="auto",
+        help="auto: the Dask scheduler given, else a local Dask cluster (default)",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to connect to")
+    p.add_argument("--workers", type=int, help="workers of a local cluster (default: CPUs)")
+    p.add_argument(
+        "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
+    )
+    p.add_argument("--maxchunks", type=int, help="at most this many chunks per sample")
+    p.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="leave unreadable files out and list them at the end instead of failing",
+    )
+    p.add_argument(
+        "--keep-checkpoints", action="store_true", help="keep DIR/.checkpoints after success"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_variations:
+        for v in VARIATIONS.values():
+            print(f"{v.name:16s} {v.kind}")
+        return 0
+    if not args.inputs:
+        parser.error("no INPUT files given")
+    if not args.output:
+        parser.error("--output DIR is required")
+    require = CUT_NAMES if args.require is None else args.require
+    if [r.lower() for r in require] == ["none"]:
+        require = ()
+    client = None
+    try:
+        processor = SemileptonicProcessor(
+            variations=args.variations,
+            cuts=Cuts(
+                lepton_pt_min=args.lepton_pt_min,
+                jet_pt_min=args.jet_pt_min,
+                met_min=args.met_min,
+                n_jets_min=args.n_jets_min,
+                n_bjets_min=args.n_bjets_min,
+            ),
+            require=require,
+            btag_branch=args.btag_branch,
+            btag_wp=args.btag_wp,
+            lumi_pb=args.lumi_pb,
+            features=FeatureConfig(n_jets=args.n_jets_stored),
+            model=args.model,
+            model_features=args.model_features,
+            score_column=args.score_column,
+        )
+        fileset = {args.sample: list(args.inputs)} if args.sample else list(args.inputs)
+        if args.scheduler:
+            from distributed import Client
+
+            client = Client(args.scheduler)
+        result = run_columnar(
+            fileset,
+            processor,
+            output=args.output,
+            executor=args.executor,
+            client=client,
+            workers=args.workers,
+            chunksize=args.chunksize,
+            maxchunks=args.maxchunks,
+            skip_bad_files=args.skip_bad_files,
+            progress=not args.no_progress,
+            keep_checkpoints=args.keep_checkpoints,
+        )
+    except (ColumnarError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+    for sample, paths in result.paths.items():
+        for variation, path in paths.items():
+            rows = result.tables[sample][variation].num_rows
+            print(f"{sample:20s} {variation:16s} {rows:10d} rows  {path}")
+    print(f"manifest: {result.manifest}")
+    if result.bad_files:
+        print(f"skipped {len(result.bad_files)} unreadable file(s):", file=sys.stderr)
+        for path, reason in result.bad_files.items():
+            print(f"  {path}: {reason}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

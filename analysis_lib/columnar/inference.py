@@ -1,0 +1,284 @@
+"""Apply a trained XGBoost or Keras model to feature columns, coffea ``ml_tools`` style.
+
+:class:`FeatureScorer` has the interface of coffea's
+:class:`~coffea.ml_tools.helper.numpy_call_wrapper` (``prepare_awkward``,
+``validate_numpy_input``, ``numpy_call``): called on an awkward (or dask-awkward) array of
+records it pads jagged fields, turns missing values into NaN, stacks the features into an
+``(n, n_features)`` float32 matrix and runs the model; called on a numpy matrix it runs the
+model directly. :meth:`FeatureScorer.as_coffea` gives the same scorer as a genuine
+``numpy_call_wrapper`` (that is what a call on awkward input goes through). It does not
+subclass it because importing ``coffea.ml_tools`` imports TensorFlow (seconds), which an
+XGBoost model does not need. The processor uses :meth:`FeatureScorer.score` on its feature
+columns, once per variation, so every output table gets its score column in the same pass.
+
+Models:
+
+* ``xgboost.Booster``, ``XGBClassifier``, ``XGBRegressor`` (or a path to a saved booster,
+  ``.json``/``.ubj``): ``inplace_predict`` with ``missing=NaN`` — the same numbers as
+  ``booster.predict(xgboost.DMatrix(X))``, without building a DMatrix; for a binary
+  classifier, the probability of class 1;
+* a Keras 3 model (or a ``.keras`` path): the model called on batches of ``batch_size``
+  rows.
+
+XGBoost handles NaN natively; a Keras model sees NaN unless ``fill_value`` is given.
+
+Examples
+--------
+>>> import numpy as np, xgboost
+>>> X = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+>>> booster = xgboost.train({"objective": "binary:logistic"},
+...                         xgboost.DMatrix(X, label=X[:, 0] > 0), num_boost_round=3)
+>>> scorer = FeatureScorer(booster, ["a", ("b", 2)])
+>>> scorer.feature_names
+['a', 'b_0', 'b_1']
+>>> scorer.kind
+'xgboost'
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+FeatureSpec = str | tuple[str, int]
+
+
+def _is_awkward(value: Any) -> bool:
+    return isinstance(value, ak.Array) or type(value).__module__.startswith("dask_awkward")
+
+
+def _model_kind(model: Any) -> str:
+    if isinstance(model, (str, os.PathLike)):
+        suffix = os.fspath(model).rsplit(".", 1)[-1].lower()
+        if suffix in ("json", "ubj", "model", "bst", "deprecated"):
+            return "xgboost"
+        if suffix in ("keras", "h5"):
+            return "keras"
+        raise ValueError(
+            f"cannot tell the model type of {os.fspath(model)!r}: expected an XGBoost "
+            "booster (.json, .ubj) or a Keras model (.keras)"
+        )
+    module = type(model).__module__
+    if module.startswith("xgboost"):
+        return "xgboost"
+    if module.startswith(("keras", "tf_keras", "tensorflow")):
+        return "keras"
+    raise TypeError(
+        f"unsupported model type {type(model).__name__}: expected xgboost.Booster, an "
+        "XGBoost scikit-learn model or a Keras model"
+    )
+
+
+class FeatureScorer:
+    """A trained model plus the ordered feature columns it takes.
+
+    Parameters
+    ----------
+    model : xgboost.Booster, XGBClassifier/XGBRegressor, keras.Model, or path
+        The model, or a file it was saved to (loaded lazily, on each worker).
+    features : sequence of str or (str, int)
+        The inputs, in the model's order: a column name, or ``(name, n)`` for a jagged
+        field padded (or clipped) to ``n`` entries, which expands to ``name_0 ... name_{n-1}``.
+        Default: :func:`analysis_lib.columnar.features.default_features`.
+    batch_size : int
+        Rows per Keras call.
+    fill_value : float, optional
+        Replace NaN by this before predicting (default: keep NaN, which XGBoost treats as
+        missing).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        features: Sequence[FeatureSpec] | None = None,
+        *,
+        batch_size: int = 65536,
+        fill_value: float | None = None,
+    ) -> None:
+        if features is None:
+            from .features import default_features
+
+            features = default_features()
+        self.kind = _model_kind(model)
+        self.features = tuple(
+            (f[0], int(f[1])) if isinstance(f, (tuple, list)) else str(f) for f in features
+        )
+        if not self.features:
+            raise ValueError("a model needs at least one feature")
+        self.batch_size = int(batch_size)
+        self.fill_value = fill_value
+        self._path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
+        self._model = None if self._path else model
+
+    # -- the model ---------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The model object (loaded from the path on first use)."""
+        if self._model is None:
+            if self.kind == "xgboost":
+                import xgboost
+
+                self._model = xgboost.Booster(model_file=self._path)
+            else:
+                import keras
+
+                self._model = keras.saving.load_model(self._path)
+        return self._model
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if self._path is not None:
+            state["_model"] = None  # reload from the file where it is unpickled
+        return state
+
+    def describe(self) -> dict:
+        """A JSON-able description (for the output metadata)."""
+        return {
+            "kind": self.kind,
+            "type": type(self._model).__name__ if self._model is not None else None,
+            "path": self._path,
+            "features": self.feature_names,
+        }
+
+    # -- features ----------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        """The matrix's column names, jagged fields expanded."""
+        names: list[str] = []
+        for f in self.features:
+            if isinstance(f, tuple):
+                names += [f"{f[0]}_{i}" for i in range(f[1])]
+            else:
+                names.append(f)
+        return names
+
+    @property
+    def columns(self) -> list[str]:
+        """The input column names (jagged fields once)."""
+        return [f[0] if isinstance(f, tuple) else f for f in self.features]
+
+    def matrix(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """The ``(n, n_features)`` float32 input matrix; missing values are NaN.
+
+        Parameters
+        ----------
+        columns : mapping
+            Column name to a 1-d array (flat features) or a jagged awkward array (for a
+            ``(name, n)`` feature).
+        """
+        missing = [c for c in self.columns if c not in columns]
+        if missing:
+            raise KeyError(
+                f"the model needs column(s) {', '.join(missing)}; available: "
+                f"{', '.join(sorted(columns))}"
+            )
+        n = len(columns[self.columns[0]])
+        out = np.empty((n, len(self.feature_names)), dtype=np.float32)
+        j = 0
+        for f in self.features:
+            if isinstance(f, tuple):
+                name, width = f
+                padded = ak.fill_none(ak.pad_none(columns[name], width, clip=True), np.nan)
+                out[:, j : j + width] = ak.to_numpy(padded)
+                j += width
+            else:
+                out[:, j] = columns[f]
+                j += 1
+        if self.fill_value is not None:
+            np.nan_to_num(out, copy=False, nan=self.fill_value)
+        return out
+
+    def score(self, columns: Mapping[str, Any]) -> np.ndarray:
+        """Predict on feature columns: :meth:`matrix`, then the model."""
+        return self._call_numpy(self.matrix(columns))
+
+    # -- coffea ml_tools interface -----------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        """Score awkward or dask-awkward records (through coffea), or a numpy matrix."""
+        if any(_is_awkward(a) for a in (*args, *kwargs.values())):
+            return self.as_coffea()(*args, **kwargs)
+        return self._call_numpy(*args, **kwargs)
+
+    def as_coffea(self):
+        """This scorer as a coffea ``ml_tools`` ``numpy_call_wrapper``."""
+        from ._coffea_ml import CoffeaScorer
+
+        return CoffeaScorer(self)
+
+    def _call_numpy(self, data: np.ndarray, *args, **kwargs) -> np.ndarray:
+        self.validate_numpy_input(data)
+        return self.numpy_call(data)
+
+    def prepare_awkward(self, array, *args, **kwargs) -> tuple[tuple, dict]:
+        """Turn an (dask-)awkward array of records into the model's 2-d input.
+
+        Jagged fields are padded with None to their width and None becomes NaN.
+        """
+        if type(array).__module__.startswith("dask_awkward"):
+            import dask_awkward as lib
+        else:
+            lib = ak
+        parts = []
+        for f in self.features:
+            if isinstance(f, tuple):
+                name, width = f
+                col = lib.pad_none(array[name], width, axis=1, clip=True)
+            else:
+                col = array[f][:, np.newaxis]
+            col = lib.fill_none(lib.values_astype(col, np.float32), np.nan)
+            parts.append(col)
+        matrix = lib.concatenate(parts, axis=1)
+        if self.fill_value is not None:
+            matrix = lib.nan_to_num(matrix, nan=self.fill_value)
+        return (matrix,), {}
+
+    def validate_numpy_input(self, data: np.ndarray, *args, **kwargs) -> None:
+        """Check the matrix has the model's number of columns."""
+        if data.ndim != 2 or data.shape[1] != len(self.feature_names):
+            raise ValueError(
+                f"expected a matrix of {len(self.feature_names)} columns "
+                f"({', '.join(self.feature_names)}), got shape {data.shape}"
+            )
+        if self.kind == "xgboost":
+            booster = self._booster()
+            n = booster.num_features()
+            if n != data.shape[1]:
+                raise ValueError(
+                    f"the XGBoost model takes {n} features but {data.shape[1]} are configured"
+                )
+
+    def _booster(self):
+        model = self.model
+        return model.get_booster() if hasattr(model, "get_booster") else model
+
+    def numpy_call(self, data: np.ndarray, *args, **kwargs) -> np.ndarray:
+        """Run the model on the matrix; 1-d scores, or ``(n, k)`` for k outputs."""
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        if self.kind == "xgboost":
+            booster = self._booster()
+            if len(data) == 0:
+                return np.zeros(0, dtype=np.float32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # device mismatch notices
+                out = booster.inplace_predict(data, missing=np.nan)
+        else:
+            model = self.model
+            if len(data) == 0:
+                return np.zeros(0, dtype=np.float32)
+            import keras
+
+            out = np.concatenate(
+                [
+                    keras.ops.convert_to_numpy(model(data[i : i + self.batch_size], training=False))
+                    for i in range(0, len(data), self.batch_size)
+                ]
+            )
+        out = np.asarray(out)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out

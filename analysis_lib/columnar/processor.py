@@ -1,0 +1,363 @@
+"""The coffea processor: selection, features, systematic variations and inference per chunk.
+
+For each chunk of events the processor reads the needed columns once, then for every
+shape variation (``nominal``, ``jes_*``, ``jer_*``) varies the jets and MET, re-runs the
+selection and builds the features of the selected events; weight variations
+(``btag_sf_*``, ``lepton_sf_*``) reuse the nominal features with another weight. With a
+model, each variation's table gets a score column in the same pass.
+
+Its output per chunk is ``{"chunks": [record]}`` (records concatenate when coffea
+accumulates); :func:`analysis_lib.columnar.runner.run_columnar` turns the records into one
+table per sample and variation. A record holds the chunk's identity (``dataset``,
+``filename``, ``fileuuid``, ``entrystart``, ``entrystop``), ``tables`` (variation → columns,
+for nominal and shape variations), ``weights`` (weight variation → the ``weight`` column for
+the nominal events), ``cutflow`` (variation → labels, event counts and weight sums),
+``timing`` and ``bad`` (None, or why the chunk could not be read when ``record_bad_input``).
+
+Used on its own with coffea's ``Runner``, pass ``schema=EventsSchema`` (or coffea's
+``NanoAODSchema``) and a fileset from
+:meth:`analysis_lib.columnar.samples.PreparedFileset.coffea_fileset` so the chunks know the
+sample's cross-section and Sum genWeight (without them the weight is ``genWeight`` x scale
+factors).
+
+When ``one_lepton`` is required, events without exactly one tight lepton are set aside
+before the jets are looked at (they can neither enter the tables nor pass the later cuts
+of the cumulative cutflow): their jet counts are 0 and their b-tag scale factor 1.
+
+Examples
+--------
+>>> proc = SemileptonicProcessor(variations=["jes_up"], require=("one_lepton", "jets"))
+>>> [v.name for v in proc.variations]
+['nominal', 'jes_up']
+>>> proc.columns[:5]
+['run', 'luminosityBlock', 'event', 'weight', 'lep_pt']
+>>> SemileptonicProcessor(require=("two_leptons",))
+Traceback (most recent call last):
+...
+ValueError: unknown cut(s) 'two_leptons' in require; the cuts are one_lepton, jets, btag, met
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import cloudpickle
+import numpy as np
+from coffea.nanoevents import NanoAODSchema
+from coffea.processor import ProcessorABC
+
+from .errors import BadInputError
+from .features import FeatureConfig, build_features, jet_columns, jet_directions
+from .inference import FeatureScorer
+from .inputs import DEFAULT_BTAG_BRANCH, btag_working_point, load_inputs
+from .selection import (
+    CUT_NAMES,
+    Cuts,
+    cutflow_tables,
+    event_selection,
+    jet_context,
+    select_jets,
+    select_leptons,
+)
+from .systematics import (
+    SystematicsConfig,
+    btag_sf_table,
+    event_weights,
+    jet_factors,
+    jet_normals,
+    lepton_sf,
+    propagate_met,
+    resolve_variations,
+    weight_factors,
+)
+
+#: 139 fb⁻¹ in pb⁻¹, the default integrated luminosity.
+DEFAULT_LUMI_PB = 139_000.0
+#: Event identifiers copied into every table.
+ID_COLUMNS: tuple[str, ...] = ("run", "luminosityBlock", "event")
+
+
+class EventsSchema(NanoAODSchema):
+    """coffea's NanoAOD schema, quiet about cross-references our files do not carry."""
+
+    warn_missing_crossrefs = False
+
+
+class SemileptonicProcessor(ProcessorABC):
+    """Semileptonic tt̄ selection and features for the nominal and varied events.
+
+    Parameters
+    ----------
+    variations : iterable of str, optional
+        Variation names (see :mod:`analysis_lib.columnar.systematics`); all by default.
+        ``nominal`` is always included.
+    cuts : Cuts, optional
+        Selection thresholds.
+    require : sequence of str
+        The cuts an event must pass to enter the tables (default all of
+        :data:`~analysis_lib.columnar.selection.CUT_NAMES`; ``()`` keeps every event,
+        a feature-extraction mode). The cutflow always has every cut.
+    btag_branch : str
+        The b-tag score branch (``Jet_btagDeepB`` for old NanoAOD).
+    btag_wp : float, optional
+        The b-tag cut (default: the known medium working point of ``btag_branch``).
+    lumi_pb : float
+        Integrated luminosity in pb⁻¹ for the normalization sigma x L / Σ genWeight.
+    systematics : SystematicsConfig, optional
+        Sizes of the variations.
+    features : FeatureConfig, optional
+        Jets to store and to use for the masses.
+    model : FeatureScorer, model object or path, optional
+        A trained model applied to every variation's table.
+    model_features : sequence, optional
+        The model's inputs (when ``model`` is not already a FeatureScorer).
+    score_column : str
+        Name of the score column (``score_0 ...`` for a model with several outputs).
+    record_bad_input : bool
+        Return unreadable chunks as records with ``bad`` set instead of raising
+        (the runner uses this to finish the good chunks and report the bad files).
+    """
+
+    def __init__(
+        self,
+        *,
+        variations: Iterable[str] | None = None,
+        cuts: Cuts | None = None,
+        require: Sequence[str] = CUT_NAMES,
+        btag_branch: str = DEFAULT_BTAG_BRANCH,
+        btag_wp: float | None = None,
+        lumi_pb: float = DEFAULT_LUMI_PB,
+        systematics: SystematicsConfig | None = None,
+        features: FeatureConfig | None = None,
+        model: Any = None,
+        model_features: Sequence | None = None,
+        score_column: str = "score",
+        record_bad_input: bool = False,
+    ) -> None:
+        self.variations = resolve_variations(variations)
+        self.cuts = cuts or Cuts()
+        require = (require,) if isinstance(require, str) else tuple(require)
+        unknown = [c for c in require if c not in CUT_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown cut(s) {', '.join(map(repr, unknown))} in require; "
+                f"the cuts are {', '.join(CUT_NAMES)}"
+            )
+        self.require = tuple(c for c in CUT_NAMES if c in require)
+        self.btag_branch = btag_branch
+        self.btag_wp = btag_working_point(btag_branch, btag_wp)
+        self.lumi_pb = float(lumi_pb)
+        self.systematics = systematics or SystematicsConfig()
+        self.features = features or FeatureConfig()
+        if model is not None and not isinstance(model, FeatureScorer):
+            model = FeatureScorer(model, model_features)
+        self.scorer: FeatureScorer | None = model
+        self.score_column = score_column
+        self.record_bad_input = record_bad_input
+        if self.scorer is not None:
+            absent = [c for c in self.scorer.columns if c not in self.feature_columns]
+            if absent:
+                raise ValueError(
+                    f"the model's feature(s) {', '.join(absent)} are not produced; "
+                    f"the feature columns are {', '.join(self.feature_columns)}"
+                )
+
+    # -- description ----------------------------------------------------------------------
+    @property
+    def feature_columns(self) -> list[str]:
+        """The feature columns of every table, in order."""
+        return [
+            "lep_pt",
+            "lep_eta",
+            "lep_phi",
+            "lep_charge",
+            "lep_flavour",
+            "met_pt",
+            "met_phi",
+            "n_jets",
+            "n_bjets",
+            *jet_columns(self.features.n_jets),
+            "m_jj",
+            "m_jjj",
+            "m_lv",
+            "m_jlv",
+            "m_bb",
+            "m_wbb",
+            "m_wwbb",
+        ]
+
+    @property
+    def columns(self) -> list[str]:
+        """All columns of an output table (score columns last, with a model)."""
+        cols = [*ID_COLUMNS, "weight", *self.feature_columns]
+        if self.scorer is not None:
+            cols.append(self.score_column)
+        return cols
+
+    def config(self) -> dict:
+        """Every setting as JSON-able data (recorded in the output metadata)."""
+        return {
+            "processor": type(self).__name__,
+            "variations": [v.name for v in self.variations],
+            "cuts": self.cuts.to_dict(),
+            "require": list(self.require),
+            "btag_branch": self.btag_branch,
+            "btag_wp": self.btag_wp,
+            "lumi_pb": self.lumi_pb,
+            "systematics": self.systematics.to_dict(),
+            "features": self.features.to_dict(),
+            "model": None if self.scorer is None else self.scorer.describe(),
+            "score_column": self.score_column if self.scorer is not None else None,
+        }
+
+    def fingerprint(self) -> str:
+        """A short hash of the configuration and the model: checkpoints are keyed by it."""
+        from .output import code_version
+
+        h = hashlib.sha256(json.dumps(self.config(), sort_keys=True, default=str).encode())
+        h.update(json.dumps(code_version(git=False), sort_keys=True).encode())
+        if self.scorer is not None and self.scorer._model is not None:
+            h.update(cloudpickle.dumps(self.scorer._model))
+        return h.hexdigest()[:16]
+
+    # -- processing -----------------------------------------------------------------------
+    def normalization(self, metadata: dict) -> float:
+        """sigma x L / Σ genWeight from the chunk's metadata, or 1 when sigma or Σ is unknown."""
+        if metadata.get("normalization") is not None:
+            return float(metadata["normalization"])
+        xsec, sumw = metadata.get("cross_section_pb"), metadata.get("gen_event_sumw")
+        if xsec is None or not sumw:
+            return 1.0
+        return float(xsec) * self.lumi_pb / float(sumw)
+
+    def process(self, events) -> dict:
+        """Process one chunk of NanoEvents; see the module documentation for the output."""
+        meta = dict(getattr(events, "metadata", None) or {})
+        record: dict[str, Any] = {
+            "dataset": meta.get("dataset"),
+            "filename": meta.get("filename"),
+            "fileuuid": meta.get("fileuuid"),
+            "entrystart": meta.get("entrystart", 0),
+            "entrystop": meta.get("entrystop", len(events)),
+            "n_events": len(events),
+            "bad": None,
+            "tables": {},
+            "weights": {},
+            "cutflow": {},
+            "timing": {},
+        }
+        start = time.perf_counter()
+        try:
+            inputs = load_inputs(events, btag_branch=self.btag_branch)
+        except BadInputError as exc:
+            if not self.record_bad_input:
+                raise
+            record["bad"] = str(exc)
+            return {"chunks": [record]}
+        self._process_inputs(inputs, meta, record)
+        record["timing"]["total_s"] = time.perf_counter() - start
+        return {"chunks": [record]}
+
+    def _process_inputs(self, inputs, meta: dict, record: dict) -> None:
+        n = len(inputs)
+        jets = inputs.jets
+        cuts, syst = self.cuts, self.systematics
+        leptons = select_leptons(inputs, cuts)
+        # cut early: without exactly one tight lepton (when that cut is required) an event
+        # cannot enter the tables nor pass the later cuts of the cumulative cutflow
+        if "one_lepton" in self.require:
+            candidates = np.flatnonzero(leptons.n_tight == 1)
+        else:
+            candidates = np.arange(n)
+        directions = jet_directions(jets)
+        context = jet_context(
+            jets,
+            leptons,
+            cuts,
+            btag_wp=self.btag_wp,
+            cos_phi=directions["cos_phi"],
+            sin_phi=directions["sin_phi"],
+            met_jet_pt_min=syst.met_jet_pt_min,
+            events=candidates,
+        )
+        lepton_factors = lepton_sf(leptons, syst)
+        sf_table = btag_sf_table(syst) if inputs.simulation else None
+        shape = [v for v in self.variations if v.kind in ("nominal", "shape")]
+        weight_variations = [v for v in self.variations if v.kind == "weight"]
+        normals = None
+        if any(v.source == "jer" for v in shape):
+            normals = jet_normals(inputs, syst.seed)
+        normalization = self.normalization(meta)
+        met_x = inputs.met_pt * np.cos(inputs.met_phi.astype(np.float64))
+        met_y = inputs.met_pt * np.sin(inputs.met_phi.astype(np.float64))
+        inference_s = 0.0
+        for variation in shape:
+            selected = select_jets(
+                jets,
+                context,
+                factor=jet_factors(variation, syst, normals),
+                cuts=cuts,
+                k=self.features.n_jets_max,
+                btag_sf_table=sf_table,
+                met_jet_pt_min=syst.met_jet_pt_min,
+            )
+            if variation.kind == "nominal":
+                mx, my, met_pt = met_x, met_y, inputs.met_pt
+            else:
+                mx, my = propagate_met(met_x, met_y, selected.momentum_shift)
+                met_pt = np.hypot(mx, my)
+            selection = event_selection(
+                n_tight_leptons=leptons.n_tight,
+                n_jets=selected.n_jets,
+                n_bjets=selected.n_bjets,
+                met_pt=met_pt,
+                cuts=cuts,
+            )
+            factors = weight_factors(inputs, selected, lepton_factors, normalization)
+            cutflow_weights = {variation.name: factors.total()}
+            if variation.kind == "nominal":
+                cutflow_weights.update({wv.name: factors.total(wv) for wv in weight_variations})
+            record["cutflow"].update(cutflow_tables(selection, cutflow_weights))
+            passed = selection.all(*self.require) if self.require else np.ones(n, dtype=bool)
+            rows = np.flatnonzero(passed)
+            weights = event_weights(factors, rows)
+            table = {
+                "run": inputs.run[rows],
+                "luminosityBlock": inputs.luminosity_block[rows],
+                "event": inputs.event[rows],
+                "weight": weights.weight(),
+            }
+            table.update(
+                build_features(
+                    leptons=leptons,
+                    jets=jets,
+                    directions=directions,
+                    selected=selected,
+                    met_x=mx,
+                    met_y=my,
+                    rows=rows,
+                    config=self.features,
+                )
+            )
+            if self.scorer is not None:
+                tic = time.perf_counter()
+                scores = self.scorer.score(table)
+                inference_s += time.perf_counter() - tic
+                if scores.ndim == 1:
+                    table[self.score_column] = scores
+                else:
+                    for i in range(scores.shape[1]):
+                        table[f"{self.score_column}_{i}"] = scores[:, i]
+            record["tables"][variation.name] = table
+            if variation.kind == "nominal":
+                for wv in weight_variations:
+                    record["weights"][wv.name] = weights.weight(wv.modifier)
+        record["timing"]["inference_s"] = inference_s
+
+    def postprocess(self, accumulator):
+        """Nothing to do: the runner assembles the tables."""
+        return accumulator

@@ -1,0 +1,131 @@
+"""``python -m analysis_lib.columnar``: help, a real run, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from columnar_samples import truncate_copy, write_sample
+
+from analysis_lib.columnar import VARIATIONS
+from analysis_lib.columnar.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run(
+        [sys.executable, "-m", "analysis_lib.columnar", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    return write_sample(tmp_path_factory.mktemp("cli") / "ttbar.root", 1500, seed=21)
+
+
+def test_help_documents_the_command():
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "usage: python -m analysis_lib.columnar" in text
+    assert "INPUT" in text and "--output DIR" in text
+    for name in VARIATIONS:
+        assert name in text
+    for option in ("--skip-bad-files", "--variations", "--btag-branch", "--model", "--executor"):
+        assert option in text
+    assert "exit status" in text
+
+
+def test_real_run_writes_one_table_per_variation(sample, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(
+        str(sample),
+        "--output",
+        str(out),
+        "--executor",
+        "iterative",
+        "--no-progress",
+        "--variations",
+        "jes_up,jes_down,btag_sf_up",
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (out / "ttbar").glob("*.parquet"))
+    assert names == ["btag_sf_up.parquet", "jes_down.parquet", "jes_up.parquet", "nominal.parquet"]
+    for name in names:
+        assert pq.read_table(out / "ttbar" / name).num_rows > 0
+        assert f"ttbar/{name}" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["samples"]["ttbar"]["tables"]) == {
+        "nominal",
+        "jes_up",
+        "jes_down",
+        "btag_sf_up",
+    }
+
+
+def test_unknown_variation_exits_1_listing_the_known(sample, tmp_path):
+    proc = run_cli(str(sample), "--output", str(tmp_path), "--variations", "jes_sideways")
+    assert proc.returncode == 1
+    assert "jes_sideways" in proc.stderr
+    assert all(name in proc.stderr for name in VARIATIONS)
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_file_exit_status_and_skip(sample, tmp_path, capsys):
+    bad = truncate_copy(sample, tmp_path / "broken.root")
+    code = main(
+        [str(bad), "--output", str(tmp_path / "a"), "--executor", "iterative", "--no-progress"]
+    )
+    assert code == 1
+    assert str(bad) in capsys.readouterr().err
+
+    code = main(
+        [
+            str(sample),
+            str(bad),
+            "--sample",
+            "tt",
+            "--output",
+            str(tmp_path / "b"),
+            "--executor",
+            "iterative",
+            "--no-progress",
+            "--skip-bad-files",
+            "--variations",
+            "",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "skipped 1 unreadable file" in captured.err and str(bad) in captured.err
+    assert (tmp_path / "b" / "tt" / "nominal.parquet").is_file()
+
+
+def test_usage_errors(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--output", "x"])
+    assert info.value.code == 2
+    assert "no INPUT" in capsys.readouterr().err
+    assert main(["--list-variations"]) == 0
+    assert "lepton_sf_down" in capsys.readouterr().out
+
+
+def test_unknown_cut_and_missing_branch(sample, tmp_path, capsys):
+    assert main([str(sample), "-o", str(tmp_path), "--require", "two_leptons"]) == 1
+    assert "one_lepton, jets, btag, met" in capsys.readouterr().err
+    old = write_sample(tmp_path / "old.root", 20, rename={"Jet_btagDeepFlavB": "Jet_btagDeepB"})
+    assert main([str(old), "-o", str(tmp_path), "--executor", "iterative"]) == 1
+    err = capsys.readouterr().err
+    assert "Jet_btagDeepB" in err and "--btag-branch" in err

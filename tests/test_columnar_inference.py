@@ -1,0 +1,157 @@
+"""Models applied inside the processor: one score column per variation, equal to a bare predict."""
+
+from __future__ import annotations
+
+import pickle
+
+import awkward as ak
+import numpy as np
+import pytest
+import xgboost
+from columnar_samples import write_sample
+
+from analysis_lib.columnar import (
+    VARIATIONS,
+    FeatureScorer,
+    SemileptonicProcessor,
+    default_features,
+    run_columnar,
+)
+
+FEATURES = default_features()
+
+
+@pytest.fixture(scope="module")
+def training(tmp_path_factory):
+    """Feature tables of a signal and a background sample, and a tiny XGBoost model."""
+    d = tmp_path_factory.mktemp("inference")
+    files = {
+        "ttbar": write_sample(d / "ttbar.root", 3000, process="ttbar", seed=31),
+        "zprime": write_sample(d / "zprime.root", 3000, process="zprime", seed=32),
+    }
+    result = run_columnar(
+        list(files.values()),
+        SemileptonicProcessor(variations=[]),
+        executor="iterative",
+        progress=False,
+    )
+    tables = [result.to_pandas(s) for s in ("ttbar", "zprime")]
+    X = np.concatenate([t[FEATURES].to_numpy(np.float32) for t in tables])
+    y = np.concatenate([np.zeros(len(tables[0])), np.ones(len(tables[1]))])
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 3, "nthread": 1},
+        xgboost.DMatrix(X, label=y),
+        num_boost_round=15,
+    )
+    return files, X, y, booster
+
+
+def matrix(table, features=FEATURES) -> np.ndarray:
+    return table.select(features).to_pandas().to_numpy(np.float32)
+
+
+def test_xgboost_booster_scores_every_variation(training):
+    files, _, _, booster = training
+    proc = SemileptonicProcessor(model=booster)
+    result = run_columnar(files, proc, executor="iterative", progress=False, chunksize=1000)
+    for sample in files:
+        for variation in VARIATIONS:
+            table = result.tables[sample][variation]
+            assert table.column_names[-1] == "score"
+            bare = booster.predict(xgboost.DMatrix(matrix(table)))
+            np.testing.assert_allclose(table["score"].to_numpy(), bare, atol=1e-6, rtol=0)
+    # the shape variations move the score, the weight variations do not
+    nominal = result.to_pandas("zprime", "nominal")
+    assert nominal["score"].equals(result.to_pandas("zprime", "btag_sf_up")["score"])
+    jes = result.to_pandas("zprime", "jes_up").set_index("event")["score"]
+    common = nominal.set_index("event")["score"].index.intersection(jes.index)
+    assert not np.allclose(jes[common], nominal.set_index("event")["score"][common])
+    # signal-like events score higher: the model learnt something
+    assert nominal["score"].mean() > result.to_pandas("ttbar")["score"].mean()
+    assert result.timing["inference_s"] > 0
+
+
+def test_model_from_file_and_sklearn_api(training, tmp_path):
+    files, X, y, booster = training
+    path = tmp_path / "bdt.json"
+    booster.save_model(path)
+    clf = xgboost.XGBClassifier(n_estimators=10, max_depth=2, n_jobs=1).fit(X, y)
+    for model, bare in (
+        (str(path), lambda X: booster.predict(xgboost.DMatrix(X))),
+        (clf, lambda X: clf.predict_proba(X)[:, 1]),
+    ):
+        scorer = FeatureScorer(model, FEATURES)
+        clone = pickle.loads(pickle.dumps(scorer))  # what a Dask worker receives
+        result = run_columnar(
+            [files["zprime"]],
+            SemileptonicProcessor(model=clone, variations=["jer_up"], score_column="bdt"),
+            executor="iterative",
+            progress=False,
+        )
+        for variation in ("nominal", "jer_up"):
+            table = result.table("zprime", variation)
+            np.testing.assert_allclose(table["bdt"].to_numpy(), bare(matrix(table)), atol=1e-6)
+
+
+def test_missing_values_are_nan_for_xgboost(training):
+    _, X, _, booster = training
+    scorer = FeatureScorer(booster, FEATURES)
+    columns = {name: X[:50, i].copy() for i, name in enumerate(FEATURES)}
+    columns["m_jj"][:10] = np.nan
+    expected = booster.predict(xgboost.DMatrix(np.column_stack(list(columns.values()))))
+    np.testing.assert_allclose(scorer.score(columns), expected, atol=1e-6)
+
+
+def test_keras_model_in_the_processor(training):
+    keras = pytest.importorskip("keras")
+    files, X, y, _ = training
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((len(FEATURES),)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    X0 = np.nan_to_num(X, nan=0.0)
+    model.fit(X0, y, epochs=1, batch_size=256, verbose=0)
+    scorer = FeatureScorer(model, FEATURES, fill_value=0.0)
+    result = run_columnar(
+        [files["ttbar"]],
+        SemileptonicProcessor(model=scorer, variations=["jes_down"]),
+        executor="iterative",
+        progress=False,
+    )
+    for variation in ("nominal", "jes_down"):
+        table = result.table("ttbar", variation)
+        bare = model.predict(np.nan_to_num(matrix(table), nan=0.0), verbose=0)[:, 0]
+        np.testing.assert_allclose(table["score"].to_numpy(), bare, atol=1e-6, rtol=1e-5)
+
+
+def test_jagged_inputs_are_padded_coffea_style():
+    """Through coffea's ml_tools wrapper on awkward records, jagged fields padded with NaN."""
+    jets = ak.Array([[50.0, 40.0, 30.0], [60.0], []])
+    records = ak.zip({"met_pt": [10.0, 20.0, 30.0], "jet_pt": jets}, depth_limit=1)
+    small = xgboost.train(
+        {"objective": "binary:logistic", "nthread": 1},
+        xgboost.DMatrix(np.random.default_rng(0).normal(size=(100, 3)), label=np.arange(100) % 2),
+        num_boost_round=3,
+    )
+    scorer = FeatureScorer(small, ["met_pt", ("jet_pt", 2)])
+    assert scorer.feature_names == ["met_pt", "jet_pt_0", "jet_pt_1"]
+    padded = np.array([[10, 50, 40], [20, 60, np.nan], [30, np.nan, np.nan]], dtype=np.float32)
+    np.testing.assert_array_equal(scorer.matrix({"met_pt": records.met_pt, "jet_pt": jets}), padded)
+    expected = small.predict(xgboost.DMatrix(padded))
+    np.testing.assert_allclose(np.asarray(scorer(records)), expected, atol=1e-6)
+
+
+def test_model_feature_errors(training):
+    _, _, _, booster = training
+    with pytest.raises(ValueError, match="not produced"):
+        SemileptonicProcessor(model=booster, model_features=["lep_pt", "jet9_pt"])
+    scorer = FeatureScorer(booster, FEATURES[:5])
+    with pytest.raises(ValueError, match="28 features"):
+        scorer.score({name: np.zeros(3) for name in FEATURES[:5]})
+    with pytest.raises(KeyError, match="m_jj"):
+        FeatureScorer(booster, FEATURES).score({"lep_pt": np.zeros(3)})
