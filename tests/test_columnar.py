@@ -34,6 +34,10 @@ from analysis_lib.columnar import (
 from analysis_lib.columnar import output as output_module
 from analysis_lib.columnar import processor as processor_module
 
+#: Medium DeepJet working point, written out here so the reference is independent of
+#: the library's constant.
+BTAG_WP = 0.2770
+
 M_W, M_TOP = 80.4, 172.5
 N_TT, N_ZP = 4000, 2000
 
@@ -86,7 +90,7 @@ def _lepton(ev, cuts: Cuts):
     return lep, len(muons) + len(electrons)
 
 
-def reference(ev, *, factor=1.0, cuts: Cuts | None = None, wp: float = 0.2783):
+def reference(ev, *, factor=1.0, cuts: Cuts | None = None, wp: float = BTAG_WP):
     """Lepton, jets, MET and the Baldi masses of one event, with vector objects.
 
     ``factor`` scales the jets' pT and mass: one number, or a list with one per jet.
@@ -201,7 +205,7 @@ def reference_cutflow(raw: ak.Array, factor: float, cuts: Cuts | None = None) ->
         & far
     )
     n_jets = ak.sum(good, axis=1)
-    n_b = ak.sum(good & (raw.Jet_btagDeepFlavB > 0.2783), axis=1)
+    n_b = ak.sum(good & (raw.Jet_btagDeepFlavB > BTAG_WP), axis=1)
     nominal = p4("Jet")
     moved = ak.sum(((nominal.pt > 15) * (factor - 1)) * nominal.to_xy(), axis=1)
     met = ak.zip({"pt": raw.MET_pt, "phi": raw.MET_phi}, with_name="Momentum2D") - moved
