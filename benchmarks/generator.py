@@ -40,7 +40,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -51,33 +50,11 @@ import awkward as ak
 import uproot
 
 from analysis_lib.datasets.registry import generate, list_samples, load_metadata
+from benchmarks.machine import machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "generator.json"
 SEED = 2026
-
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def machine_info() -> dict[str, Any]:
-    """What the numbers depend on: CPUs, Python, Pythia and FastJet versions, OS."""
-    from importlib.metadata import version
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "python": platform.python_version(),
-        "pythia8mc": version("pythia8mc"),
-        "fastjet": version("fastjet"),
-        "platform": platform.platform(),
-    }
 
 
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -202,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "generator",
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine_info("pythia8mc", "fastjet"),
         "settings": {"events": args.events, "chunk_size": args.chunk_size, "seed": SEED},
         "unit": "events/s",
         "samples": samples,

@@ -40,7 +40,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -55,6 +54,7 @@ import jupyterhub
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchmarks.machine import machine_info  # noqa: E402
 from hubprocess import HubProcess  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "spawn_latency.json"
@@ -178,27 +178,6 @@ def running(make: Callable[[], HubProcess]) -> Iterator[HubProcess]:
         hub.cleanup()
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def machine_info() -> dict[str, Any]:
-    """What the numbers depend on: CPUs, Python, JupyterHub, OS, whether run as root."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "python": platform.python_version(),
-        "jupyterhub": jupyterhub.__version__,
-        "platform": platform.platform(),
-        "root": os.geteuid() == 0,
-    }
-
-
 def write_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON through a temporary file and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "spawn_latency",
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine_info("jupyterhub"),
         "settings": {
             "repeats": args.repeats,
             "first_users": args.first_users,

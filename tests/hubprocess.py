@@ -251,7 +251,8 @@ class HubProcess:
             },
         )
 
-    def login(self, name: str, password: str) -> requests.Session:
+    def try_login(self, name: str, password: str) -> tuple[requests.Session, requests.Response]:
+        """Submit the login form; the response is a 302 when it worked."""
         s = requests.Session()
         page = s.get(f"{self.url}/hub/login", timeout=30)
         r = s.post(
@@ -260,6 +261,10 @@ class HubProcess:
             allow_redirects=False,
             data={"username": name, "password": password, "_xsrf": xsrf_token(page.text)},
         )
+        return s, r
+
+    def login(self, name: str, password: str) -> requests.Session:
+        s, r = self.try_login(name, password)
         assert r.status_code == 302, f"login of {name} failed: {r.status_code}"
         return s
 

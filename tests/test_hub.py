@@ -138,16 +138,7 @@ def test_state_files_are_private(hub):
 def test_signup_needs_admin_approval(hub, users):
     password = "another-long-passphrase-7"
     assert hub.signup("pending-user", password).status_code == 200
-    s = requests.Session()
-    from hubprocess import xsrf_token
-
-    page = s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(
-        f"{hub.url}/hub/login",
-        timeout=30,
-        allow_redirects=False,
-        data={"username": "pending-user", "password": password, "_xsrf": xsrf_token(page.text)},
-    )
+    _, r = hub.try_login("pending-user", password)
     assert r.status_code == 200 and "has not been authorized" in r.text
     users.admin.get(f"{hub.url}/hub/authorize/pending-user", timeout=30)
     hub.login("pending-user", password)  # asserts the redirect of a successful login
@@ -158,20 +149,7 @@ def test_weak_password_and_bad_name_refused(hub):
     assert "Your password should be at least 10 characters" in r.text or "too common" in r.text
     r = hub.signup("Bad.Name", "a-perfectly-fine-passphrase")
     assert "Something went wrong" in r.text  # names that cannot become system accounts
-    s = requests.Session()
-    from hubprocess import xsrf_token
-
-    page = s.get(f"{hub.url}/hub/login", timeout=30)
-    r = s.post(
-        f"{hub.url}/hub/login",
-        timeout=30,
-        allow_redirects=False,
-        data={
-            "username": "bad.name",
-            "password": "a-perfectly-fine-passphrase",
-            "_xsrf": xsrf_token(page.text),
-        },
-    )
+    _, r = hub.try_login("bad.name", "a-perfectly-fine-passphrase")
     assert r.status_code != 302
 
 

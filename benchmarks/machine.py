@@ -1,0 +1,36 @@
+"""What benchmark numbers depend on, recorded beside them in every results file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def machine_info(*packages: str) -> dict[str, Any]:
+    """CPUs, Python, OS, whether run as root, and the versions of ``packages``.
+
+    >>> info = machine_info("numpy")
+    >>> info["cpu_count"] >= 1 and "numpy" in info
+    True
+    """
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        **{name: version(name) for name in packages},
+        "platform": platform.platform(),
+        "root": os.geteuid() == 0,
+    }
