@@ -47,9 +47,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -64,29 +62,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from columnar_samples import write_sample  # noqa: E402
 
+from benchmarks.report import machine_info, write_report  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "columnar.json"
 FEATURES_TARGET = 0.8
 INFERENCE_TARGET = 0.9
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _summary(samples: list[float]) -> dict[str, float]:
@@ -258,13 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             "trees": args.trees,
             "generation_s": generation_s,
         },
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "cpu_model": _cpu_model(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "versions": code_version(),
-        },
+        "machine": {**machine_info(), "versions": code_version()},
         "rows": n_rows,
         "seconds": {
             "raw": {"samples": raw_s, **_summary(raw_s)},
@@ -299,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         report["ratios"]["features_parallel_note"] = (
             f"{args.workers} Dask worker processes against a one-thread raw read"
         )
-    _write_json_atomic(args.output, report)
+    write_report(args.output, report)
 
     r = report["ratios"]
     print(f"columnar benchmark: {args.events} events, {args.repeats} repeats, medians")

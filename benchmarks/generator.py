@@ -36,10 +36,7 @@ From the repository root::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
-import os
 import sys
 import tempfile
 import time
@@ -50,27 +47,11 @@ import awkward as ak
 import uproot
 
 from analysis_lib.datasets.registry import generate, list_samples, load_metadata
-from benchmarks.machine import machine_info
+from benchmarks.report import machine_info, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "generator.json"
 SEED = 2026
-
-
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def timed_generation(
@@ -184,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "unit": "events/s",
         "samples": samples,
     }
-    write_atomic(args.output, result)
+    write_report(args.output, result)
     print_table(result)
     print(f"\nresults: {args.output}")
     return 0 if all(s["identical"] for s in samples.values()) else 1

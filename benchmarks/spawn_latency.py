@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
-import os
 import secrets
 import statistics
 import sys
@@ -54,7 +52,7 @@ import jupyterhub
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.report import machine_info, write_report  # noqa: E402
 from hubprocess import HubProcess  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "spawn_latency.json"
@@ -178,22 +176,6 @@ def running(make: Callable[[], HubProcess]) -> Iterator[HubProcess]:
         hub.cleanup()
 
 
-def write_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def print_table(result: dict[str, Any]) -> None:
     """A short human-readable table of the medians and extremes (milliseconds)."""
     print(f"\n{'hub':<8}{'kind':<13}{'n':>4}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
@@ -293,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
     }
-    write_atomic(args.output, result)
+    write_report(args.output, result)
     print_table(result)
     print(f"\nresults: {args.output}")
     return 0

@@ -1,10 +1,12 @@
-"""What benchmark numbers depend on, recorded beside them in every results file."""
+"""What every benchmark records: the machine the numbers depend on, and the results file."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -34,3 +36,19 @@ def machine_info(*packages: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "root": os.geteuid() == 0,
     }
+
+
+def write_report(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (temporary file, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
