@@ -164,8 +164,7 @@ class HubProcess:
         homes = str(self.data_dir / "homes") + "/"
         for entry in pwd.getpwall():
             if entry.pw_name.startswith("jupyter-") and entry.pw_dir.startswith(homes):
-                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
-                subprocess.run(["userdel", entry.pw_name], check=False, capture_output=True)
+                delete_account(entry.pw_name)
 
     def wait_all_stopped(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -270,6 +269,18 @@ class HubProcess:
 
     def admin_password(self) -> str:
         return (self.data_dir / "admin-password").read_text().strip()
+
+
+def delete_account(name: str) -> None:
+    """Kill every process of system account ``name``, then delete the account."""
+    subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+    deadline = time.monotonic() + 10  # userdel refuses while a process remains
+    while (
+        time.monotonic() < deadline
+        and subprocess.run(["pgrep", "-u", name], capture_output=True, check=False).returncode == 0
+    ):
+        time.sleep(0.1)
+    subprocess.run(["userdel", name], check=False, capture_output=True)
 
 
 def xsrf_token(html: str) -> str:

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from hubprocess import HubProcess
+from hubprocess import HubProcess, delete_account
 from kernel import execute
 
 pytestmark = pytest.mark.slow
@@ -238,8 +238,7 @@ def personal_account():
             ["useradd", "--system", "--no-create-home", "--shell", "/bin/bash", name], check=True
         )
     yield pwd.getpwnam(name)
-    subprocess.run(["pkill", "-KILL", "-u", name], check=False)
-    subprocess.run(["userdel", name], check=False)
+    delete_account(name)
 
 
 @pytest.mark.root
