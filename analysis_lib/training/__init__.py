@@ -1,0 +1,76 @@
+"""Training: scikit-learn-style estimators for signal vs background, with systematics.
+
+- :class:`XGBoostClassifier`, :class:`KerasClassifier` -- weighted binary classifiers
+  (negative-weight policy, class balancing, early stopping on a seeded stratified
+  validation split, GPU when present) in :mod:`.xgboost_classifier`, :mod:`.keras_classifier`;
+- :class:`ParameterisedClassifier` -- one model across a physics parameter θ (Baldi et al.),
+  :func:`auc_vs_parameter`, :func:`leave_one_parameter_out` (:mod:`.parameterised`);
+- :class:`VariationAugmentedClassifier` -- trained across systematic-variation tables with
+  configurable mixing (:mod:`.augmentation`); :func:`label_tables` builds its input;
+- :class:`NuisanceParameterisedClassifier` -- the nuisance value as an input, evaluated at
+  nominal, any value, profiled, or as an envelope (:mod:`.nuisance`);
+- :func:`save_model`, :func:`load_model`, :func:`read_metadata` -- one atomic archive with
+  metadata (:mod:`.persistence`); :func:`export_onnx`, :func:`onnx_predict_proba`
+  (:mod:`.onnx_export`);
+- errors (:mod:`.errors`), weights (:mod:`.weights`), validation split (:mod:`.split`),
+  device choice (:mod:`.device`).
+
+Examples
+--------
+>>> from analysis_lib.training import XGBoostClassifier
+>>> from sklearn.base import clone
+>>> clone(XGBoostClassifier(max_depth=3)).get_params()["max_depth"]
+3
+"""
+
+from .augmentation import VariationAugmentedClassifier
+from .device import resolve_tensorflow_device, resolve_xgboost_device
+from .errors import (
+    FeatureMismatchError,
+    TrainingInputError,
+    UnknownParameterError,
+    UnknownVariationError,
+)
+from .keras_classifier import KerasClassifier
+from .nuisance import NuisanceParameterisedClassifier
+from .onnx_export import export_onnx, onnx_predict_proba
+from .parameterised import (
+    ParameterisedClassifier,
+    auc_vs_parameter,
+    leave_one_parameter_out,
+    weighted_auc,
+)
+from .persistence import load_model, read_metadata, save_model
+from .split import validation_split
+from .tables import label_tables
+from .weights import NEGATIVE_WEIGHT_POLICIES, training_weights
+from .xgboost_classifier import XGBoostClassifier
+
+# Adversarial pivot and INFERNO estimators (pivot.py, inferno.py) are exported here too:
+# >>> add their import lines below this comment <<<
+
+__all__ = [
+    "NEGATIVE_WEIGHT_POLICIES",
+    "FeatureMismatchError",
+    "KerasClassifier",
+    "NuisanceParameterisedClassifier",
+    "ParameterisedClassifier",
+    "TrainingInputError",
+    "UnknownParameterError",
+    "UnknownVariationError",
+    "VariationAugmentedClassifier",
+    "XGBoostClassifier",
+    "auc_vs_parameter",
+    "export_onnx",
+    "label_tables",
+    "leave_one_parameter_out",
+    "load_model",
+    "onnx_predict_proba",
+    "read_metadata",
+    "resolve_tensorflow_device",
+    "resolve_xgboost_device",
+    "save_model",
+    "training_weights",
+    "validation_split",
+    "weighted_auc",
+]
