@@ -1,0 +1,103 @@
+"""The task a worker runs for one trial, turning whatever happens into a trial record.
+
+:func:`execute_trial` never lets the objective's own exception escape: it becomes a
+``failed`` record with the traceback (so Dask does not retry it), :class:`TrialPruned`
+becomes a ``pruned`` record, and a number becomes a ``done`` record. Only infrastructure
+problems escape as task errors — the worker died (Dask reschedules the task) or the data
+are not on the worker yet (the scan resubmits).
+
+Examples
+--------
+>>> spec = TrialSpec(number=0, trial_id="t0", params={"x": 2.0}, attempt=1)
+>>> out = execute_trial(lambda params, data, trial: (params["x"] ** 2, None), spec)
+>>> out["record"]["state"], out["record"]["value"]
+('done', 4.0)
+>>> def bad(params, data, trial):
+...     raise ValueError("boom")
+>>> rec = execute_trial(bad, spec)["record"]
+>>> rec["state"], rec["error"], "ValueError: boom" in rec["traceback"]
+('failed', "ValueError('boom')", True)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .shipping import get_data
+from .trial import TrialContext, TrialPruned
+
+__all__ = ["TrialSpec", "execute_trial"]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything a worker needs to run one trial except the objective and the data."""
+
+    number: int
+    trial_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    data_token: str | None = None
+    channel: str | None = None
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_trial(
+    objective: Callable[[dict[str, Any], Any, TrialContext], tuple[Any, Any]], spec: TrialSpec
+) -> dict[str, Any]:
+    """Run ``objective`` for ``spec`` and return ``{"record": ..., "model": ...}``."""
+    data = get_data(spec.data_token) if spec.data_token is not None else None
+    ctx = TrialContext(
+        number=spec.number,
+        trial_id=spec.trial_id,
+        params=spec.params,
+        channel=spec.channel,
+        attempt=spec.attempt,
+    )
+    record: dict[str, Any] = {
+        "trial_id": spec.trial_id,
+        "number": spec.number,
+        "params": spec.params,
+        "worker": _where(),
+        "pid": os.getpid(),
+    }
+    model = None
+    start = time.perf_counter()
+    try:
+        value, model = objective(dict(spec.params), data, ctx)
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"the objective returned {value!r}, not a finite number")
+        record.update(state="done", value=value)
+    except TrialPruned:
+        last = ctx.intermediate[max(ctx.intermediate)] if ctx.intermediate else None
+        record.update(state="pruned", value=last)
+        model = None
+    except Exception as exc:  # the trial's own failure: recorded, not retried
+        record.update(
+            state="failed",
+            value=None,
+            error=repr(exc),
+            traceback="".join(traceback.format_exception(exc)),
+        )
+        model = None
+    record["duration_s"] = time.perf_counter() - start
+    record["intermediate"] = {str(k): v for k, v in sorted(ctx.intermediate.items())}
+    record["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    return {"record": record, "model": model}

@@ -1,0 +1,201 @@
+"""What a trial evaluates: a plain objective function, or an estimator with a score.
+
+:func:`as_objective` turns the first argument of :func:`~analysis_lib.scan.scan` into a
+callable ``(params, data, trial) -> (value, model)``:
+
+* a function ``f(params, *, data=None, trial=None) -> float`` (``data`` and ``trial`` are
+  passed only if the function accepts them), the model being ``None``;
+* a scikit-learn style estimator: cloned, given ``params`` with ``set_params``, fitted on the
+  scan's data and scored on a validation split (or by cross-validation); the model is the
+  fitted estimator.
+
+Examples
+--------
+>>> from sklearn.linear_model import LogisticRegression
+>>> import numpy as np
+>>> X = np.r_[np.zeros((20, 1)), np.ones((20, 1))]; y = np.r_[np.zeros(20), np.ones(20)]
+>>> objective = as_objective(LogisticRegression(), scoring="accuracy", seed=0)
+>>> value, model = objective({"C": 1.0}, (X, y), None)
+>>> value, model.C
+(1.0, 1.0)
+>>> as_objective(lambda params: params["x"] ** 2)({"x": 3}, None, None)
+(9, None)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .trial import TrialContext
+
+__all__ = ["EstimatorObjective", "FunctionObjective", "as_objective", "is_estimator"]
+
+
+def is_estimator(obj: Any) -> bool:
+    """Whether ``obj`` follows the scikit-learn estimator contract (fit, get/set_params)."""
+    return all(callable(getattr(obj, m, None)) for m in ("fit", "get_params", "set_params"))
+
+
+class FunctionObjective:
+    """Wraps ``fn(params, *, data=None, trial=None)`` returning a number."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise TypeError(f"the objective must be a function or an estimator, got {fn!r}")
+        self.fn = fn
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):  # builtins
+            sig = None
+        params = sig.parameters if sig else {}
+        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        self.pass_data = var_kw or "data" in params
+        self.pass_trial = var_kw or "trial" in params
+
+    def __call__(
+        self, params: dict[str, Any], data: Any, trial: TrialContext | None
+    ) -> tuple[Any, Any]:
+        kwargs = {}
+        if self.pass_data:
+            kwargs["data"] = data
+        if self.pass_trial:
+            kwargs["trial"] = trial
+        return self.fn(params, **kwargs), None
+
+    def describe(self) -> str:
+        fn = self.fn
+        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+class EstimatorObjective:
+    """Fit a clone of ``estimator`` with the trial's parameters and score it.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Anything with ``fit``, ``get_params`` and ``set_params``.
+    scoring : str or callable, optional
+        A scikit-learn scorer name or ``scorer(estimator, X, y)``; default: the
+        estimator's own ``score``. Greater is better.
+    cv : int or splitter, optional
+        Cross-validate (mean test score) instead of a single validation split; the kept
+        model is then refitted on all the data.
+    validation_fraction : float
+        Share of the data held out for scoring when the data have no ``X_val``/``y_val``.
+    seed : int, optional
+        Seed of the validation split.
+    keep_model : bool
+        Return the fitted estimator (stored with the trial).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        scoring: str | Callable[..., float] | None = None,
+        cv: Any = None,
+        validation_fraction: float = 0.25,
+        seed: int | None = None,
+        keep_model: bool = True,
+    ) -> None:
+        if not 0.0 < validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.estimator = estimator
+        self.scoring = scoring
+        self.cv = cv
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+        self.keep_model = keep_model
+
+    def describe(self) -> str:
+        cls = type(self.estimator)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def __call__(
+        self, params: dict[str, Any], data: Any, trial: TrialContext | None
+    ) -> tuple[float, Any]:
+        from sklearn.base import clone, is_classifier
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import cross_validate, train_test_split
+
+        parts = split_data(data)
+        X, y, w = parts["X"], parts["y"], parts.get("sample_weight")
+        model = clone(self.estimator).set_params(**params)
+        scorer = check_scoring(model, scoring=self.scoring)
+        if self.cv is not None:
+            fit_params = {} if w is None else {"sample_weight": w}
+            res = cross_validate(model, X, y, cv=self.cv, scoring=scorer, params=fit_params)
+            value = float(res["test_score"].mean())
+            if self.keep_model:
+                _fit(model, X, y, w)
+            return value, (model if self.keep_model else None)
+        if "X_val" in parts:
+            X_val, y_val, w_val = parts["X_val"], parts["y_val"], parts.get("sample_weight_val")
+        else:
+            arrays = [X, y] + ([w] if w is not None else [])
+            split = train_test_split(
+                *arrays,
+                test_size=self.validation_fraction,
+                random_state=self.seed,
+                stratify=y if is_classifier(model) else None,
+            )
+            X, X_val, y, y_val = split[:4]
+            w, w_val = (split[4], split[5]) if w is not None else (None, None)
+        _fit(model, X, y, w)
+        if w_val is None:
+            value = float(scorer(model, X_val, y_val))
+        else:
+            value = float(scorer(model, X_val, y_val, sample_weight=w_val))
+        return value, (model if self.keep_model else None)
+
+
+def _fit(model: Any, X: Any, y: Any, w: Any) -> None:
+    if w is None:
+        model.fit(X, y)
+    else:
+        model.fit(X, y, sample_weight=w)
+
+
+def split_data(data: Any) -> dict[str, Any]:
+    """``(X, y)``, ``(X, y, sample_weight)`` or a dict with ``X``, ``y``, ... as a dict."""
+    if isinstance(data, Mapping):
+        parts = dict(data)
+    elif isinstance(data, tuple | list) and len(data) in (2, 3):
+        parts = dict(zip(("X", "y", "sample_weight")[: len(data)], data, strict=True))
+    else:
+        raise TypeError(
+            "an estimator scan needs data=(X, y), (X, y, sample_weight) or a dict with 'X' "
+            f"and 'y' (optionally 'sample_weight', 'X_val', 'y_val'), got {type(data).__name__}"
+        )
+    missing = [k for k in ("X", "y") if k not in parts]
+    if missing or (("X_val" in parts) != ("y_val" in parts)):
+        raise ValueError(
+            f"estimator scan data lack {missing or ['X_val/y_val pair']}; keys: {sorted(parts)}"
+        )
+    return parts
+
+
+def as_objective(
+    objective: Any,
+    *,
+    scoring: Any = None,
+    cv: Any = None,
+    validation_fraction: float = 0.25,
+    seed: int | None = None,
+    keep_model: bool = True,
+) -> FunctionObjective | EstimatorObjective:
+    """Wrap a function or an estimator as the callable a trial runs."""
+    if is_estimator(objective):
+        return EstimatorObjective(
+            objective,
+            scoring=scoring,
+            cv=cv,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            keep_model=keep_model,
+        )
+    if scoring is not None or cv is not None:
+        raise ValueError("scoring= and cv= apply to estimator scans, not to objective functions")
+    return FunctionObjective(objective)

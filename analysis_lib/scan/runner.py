@@ -1,0 +1,562 @@
+"""``scan``: propose in the client, run trials as Dask tasks, record each as it finishes.
+
+How the pieces fit:
+
+* **Proposals.** One in-memory Optuna study in the client process asks the sampler for
+  every trial (ask/tell). A proposal that repeats a pending or finished point is told
+  ``FAIL`` to the study and asked again, so parallel trials never evaluate a point twice;
+  a grid proposes each point once and stops at the grid's size. Results are told to the
+  study in trial-number order, and with TPE trial *k* is proposed only once trials
+  ``< k - history_lag`` are finished (and exactly those are told), so a seed fixes the
+  proposals whatever the timing of the workers.
+* **Execution.** Each trial is one ``client.submit`` of
+  :func:`~analysis_lib.scan.execution.execute_trial` (with ``resources=`` if given). The
+  data travel once per worker in a worker plugin (:mod:`~analysis_lib.scan.shipping`),
+  which the scheduler also hands to restarted and new workers.
+* **Faults.** A worker that dies makes Dask reschedule its task on another worker; a task
+  that exhausts Dask's allowed failures (``KilledWorker``) or meets another infrastructure
+  error is resubmitted up to ``max_retries`` times. The objective's own exception is a
+  ``failed`` record with its traceback, never retried. Only the client writes records,
+  once per trial id, so re-executions never produce a second record.
+* **Resume.** Proposals replay deterministically; a proposal whose trial id is already in
+  the store is told its stored result instead of running again.
+
+Examples
+--------
+>>> import tempfile
+>>> from distributed import Client, LocalCluster
+>>> from analysis_lib.scan import Int, scan
+>>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+...                   dashboard_address=None) as cluster, Client(cluster) as client:
+...     with tempfile.TemporaryDirectory() as store:
+...         result = scan(lambda p: (p["x"] - 3) ** 2, {"x": Int(0, 5)}, n_trials=6,
+...                       sampler="grid", seed=0, store=store, client=client, progress=False)
+...         print(result.best_params, result.best_value, len(result.to_dataframe()))
+{'x': 3} 0.0 6
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from .execution import TrialSpec, execute_trial
+from .objective import as_objective, is_estimator
+from .progress import Progress, make_progress
+from .pruning import PruningService
+from .result import ScanResult
+from .samplers import SAMPLERS, make_pruner, make_sampler
+from .shipping import DataMissingError, DataPlugin, data_token
+from .space import SearchSpace
+from .store import TrialStore
+from .trial import trial_id
+
+__all__ = ["scan"]
+
+log = logging.getLogger(__name__)
+
+#: How often a proposal may repeat a known point before the scan stops proposing.
+MAX_REASKS = 100
+#: Resubmissions of a trial whose worker had not received the data yet.
+MAX_DATA_WAITS = 50
+
+
+@dataclass
+class _Entry:
+    number: int
+    tid: str
+    params: dict[str, Any]
+    otrial: optuna.Trial
+    attempts: int = 0
+    data_waits: int = 0
+    key: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") and not isinstance(value, str) else value
+
+
+def _validate(n_trials: Any, sampler: Any, direction: Any, max_retries: Any) -> None:
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials <= 0:
+        raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ValueError(
+            f"unknown sampler {sampler!r}; choose one of {', '.join(map(repr, SAMPLERS))}"
+        )
+    if direction not in ("minimize", "maximize"):
+        raise ValueError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a non-negative int, got {max_retries!r}")
+
+
+def _describe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def _get_client(client: Any) -> tuple[Any, Callable[[], None]]:
+    """The given client, the current one, or a new local cluster (closed at the end)."""
+    if client is not None:
+        return client, lambda: None
+    from distributed import Client, LocalCluster, get_client
+
+    with contextlib.suppress(ValueError):
+        return get_client(), lambda: None
+    cluster = LocalCluster(threads_per_worker=1, dashboard_address=None)
+    new = Client(cluster)
+
+    def close() -> None:
+        new.close()
+        cluster.close()
+
+    return new, close
+
+
+class _Scan:
+    """The state of one run of :func:`scan` in the client."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        objective: Any,
+        space: SearchSpace,
+        n_trials: int,
+        sampler_name: str,
+        seed: int | None,
+        store: TrialStore,
+        direction: str,
+        pruner: Any,
+        resources: Mapping[str, float] | None,
+        max_retries: int,
+        keep_models: bool,
+        history_lag: int | None,
+        data_token: str | None,
+        progress: Progress,
+        callbacks: Iterable[Callable[[dict[str, Any]], None]],
+    ) -> None:
+        self.client = client
+        self.objective = objective
+        self.space = space
+        self.distributions = space.to_optuna()
+        self.n_trials = n_trials
+        self.store = store
+        self.direction = direction
+        self.resources = dict(resources) if resources else None
+        self.max_retries = max_retries
+        self.keep_models = keep_models
+        self.history_lag = history_lag
+        self.data_token = data_token
+        self.progress = progress
+        self.callbacks = list(callbacks)
+        self.lock = threading.Lock()
+        self.study = optuna.create_study(
+            direction=direction,
+            sampler=make_sampler(sampler_name, space, seed=seed),
+            pruner=make_pruner(pruner),
+        )
+        self.channel = f"hepml-scan-{secrets.token_hex(6)}"
+        self.pruning = PruningService(client, self.channel, self.lock) if pruner else None
+        self.entries: dict[int, _Entry] = {}
+        self.finished: dict[int, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.pending: dict[Any, _Entry] = {}
+        self.next_number = 0
+        self.told = 0
+        self.exhausted = False
+        self.executed = 0
+        self._capacity = (0.0, 1)
+
+    # --- capacity -------------------------------------------------------------------------
+    def capacity(self) -> int:
+        """How many trials to keep submitted: two per worker slot (one running, one queued)."""
+        stamp, value = self._capacity
+        if time.monotonic() - stamp > 1.0:
+            try:
+                if self.resources:
+                    info = self.client.scheduler_info(n_workers=-1)["workers"].values()
+                    slots = [
+                        min(w.get("resources", {}).get(k, 0) / max(v, 1e-9) for k, v in
+                            self.resources.items())
+                        for w in info
+                    ]  # fmt: skip
+                    value = max(1, int(sum(slots)))
+                else:
+                    value = max(1, sum(self.client.nthreads().values()))
+            except Exception:
+                log.debug("could not read the cluster size", exc_info=True)
+            self._capacity = (time.monotonic(), value)
+        return 2 * value
+
+    # --- the study -------------------------------------------------------------------------
+    def _propose(self) -> _Entry | None:
+        for _ in range(MAX_REASKS):
+            with self.lock:
+                otrial = self.study.ask(self.distributions)
+            params = {k: _plain(otrial.params[k]) for k in self.space.names}
+            tid = trial_id(params)
+            if tid not in self.seen:
+                self.seen.add(tid)
+                return _Entry(self.next_number, tid, params, otrial)
+            with self.lock:
+                self.study.tell(otrial, state=TrialState.FAIL)
+        warnings.warn(
+            f"the sampler proposed only known points in {MAX_REASKS} tries; the scan stops "
+            f"after {self.next_number} trials",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+    def _tell(self, entry: _Entry, record: dict[str, Any]) -> None:
+        with self.lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = record["state"]
+            if state == "done":
+                self.study.tell(entry.otrial, record["value"])
+            elif state == "pruned":
+                for step, value in (record.get("intermediate") or {}).items():
+                    entry.otrial.report(value, int(step))
+                self.study.tell(entry.otrial, state=TrialState.PRUNED)
+            else:
+                self.study.tell(entry.otrial, state=TrialState.FAIL)
+
+    def _tell_ready(self, limit: int | None) -> None:
+        """Tell finished trials in number order, up to (not including) ``limit``."""
+        while self.told in self.finished and (limit is None or self.told < limit):
+            self._tell(self.entries[self.told], self.finished[self.told])
+            self.told += 1
+
+    # --- submission ---------------------------------------------------------------------------
+    def _submit(self, entry: _Entry) -> None:
+        entry.attempts += 1
+        spec = TrialSpec(
+            number=entry.number,
+            trial_id=entry.tid,
+            params=entry.params,
+            attempt=entry.attempts,
+            data_token=self.data_token,
+            channel=self.channel if self.pruning else None,
+        )
+        entry.key = f"scan-trial-{entry.tid}-{entry.attempts}-{secrets.token_hex(4)}"
+        future = self.client.submit(
+            execute_trial,
+            self.objective,
+            spec,
+            key=entry.key,
+            pure=False,
+            resources=self.resources,
+        )
+        self.pending[future] = entry
+        self.ac.add(future)
+
+    def _fill(self) -> None:
+        lagged = self.history_lag is not None
+        while (
+            not self.exhausted
+            and self.next_number < self.n_trials
+            and len(self.pending) < self.capacity()
+        ):
+            k = self.next_number
+            if lagged:
+                self._tell_ready(limit=k - self.history_lag)
+                if self.told < k - self.history_lag:
+                    return  # wait for an old trial to finish
+            else:
+                self._tell_ready(limit=None)
+            entry = self._propose()
+            if entry is None:
+                self.exhausted = True
+                return
+            self.entries[k] = entry
+            self.next_number += 1
+            if self.store.has(entry.tid):  # resumed: told, never run again
+                self.finished[k] = self.store.read_record(entry.tid)
+                continue
+            if self.pruning:
+                self.pruning.register(entry.tid, entry.otrial)
+            self._submit(entry)
+
+    # --- completion -----------------------------------------------------------------------------
+    def _suspicious(self, keys: list[str]) -> dict[str, int]:
+        """How many times each task was running on a worker that died (from the scheduler)."""
+
+        def count(dask_scheduler: Any, keys: list[str]) -> dict[str, int]:
+            tasks = dask_scheduler.tasks
+            return {k: tasks[k].suspicious for k in keys if k in tasks}
+
+        try:
+            return self.client.run_on_scheduler(count, keys=keys)
+        except Exception:
+            log.debug("could not read task retries from the scheduler", exc_info=True)
+            return {}
+
+    def _record(self, entry: _Entry, record: dict[str, Any], model: Any, reruns: int) -> None:
+        if self.store.has(entry.tid):  # never twice (e.g. two attempts both returned)
+            return
+        record["attempts"] = entry.attempts + reruns
+        if entry.errors:
+            record["infrastructure_errors"] = entry.errors
+        if model is not None and self.keep_models and record["state"] == "done":
+            self.store.write_model(entry.tid, model)
+        self.store.write_record(record)
+        self.finished[entry.number] = record
+        self.executed += 1
+        if self.pruning:
+            self.pruning.unregister(entry.tid)
+        for callback in self.callbacks:
+            callback(record)
+
+    def _give_up(self, entry: _Entry) -> None:
+        record = {
+            "trial_id": entry.tid,
+            "number": entry.number,
+            "params": entry.params,
+            "state": "failed",
+            "value": None,
+            "error": f"gave up after {entry.attempts} attempts: {entry.errors[-1]}",
+            "traceback": "\n".join(entry.errors),
+            "worker": None,
+            "duration_s": None,
+        }
+        self._record(entry, record, None, 0)
+
+    def _handle(self, futures: list[Any]) -> None:
+        finished = [f for f in futures if f.status == "finished"]
+        reruns = self._suspicious([f.key for f in finished]) if finished else {}
+        for future in futures:
+            entry = self.pending.pop(future)
+            if future.status == "finished":
+                try:
+                    out = future.result()
+                except Exception as exc:
+                    self._retry(entry, exc)
+                    continue
+                self._record(entry, out["record"], out["model"], reruns.get(future.key, 0))
+                continue
+            try:
+                exc = future.exception()
+            except Exception as cancelled:
+                exc = cancelled
+            self._retry(entry, exc)
+            future.release()
+
+    def _retry(self, entry: _Entry, exc: BaseException) -> None:
+        if isinstance(exc, DataMissingError) and entry.data_waits < MAX_DATA_WAITS:
+            entry.data_waits += 1
+            entry.attempts -= 1  # not the trial's fault, nor a worker's
+            time.sleep(0.1)
+            self._submit(entry)
+            return
+        entry.errors.append(f"{type(exc).__name__}: {exc}")
+        log.warning("trial %d (%s) attempt %d: %r", entry.number, entry.tid, entry.attempts, exc)
+        if entry.attempts > self.max_retries:
+            self._give_up(entry)
+        else:
+            self._submit(entry)
+
+    def counts(self) -> dict[str, int]:
+        out = {"done": 0, "failed": 0, "pruned": 0, "running": len(self.pending)}
+        for record in self.finished.values():
+            out[record["state"]] += 1
+        return out
+
+    # --- main loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        from distributed import as_completed
+
+        self.ac = as_completed()
+        self.progress.start(self.n_trials, self.direction)
+        try:
+            while True:
+                self._fill()
+                self.progress.update(self.counts(), list(self.finished.values()))
+                if not self.pending:
+                    if self.next_number >= self.n_trials or self.exhausted:
+                        break
+                    continue  # pragma: no cover - _fill always submits or finishes
+                self._handle(self.ac.next_batch(block=True))
+            self._tell_ready(limit=None)
+        except BaseException:
+            for future in list(self.pending):
+                future.cancel()
+            raise
+        finally:
+            self.progress.update(self.counts(), list(self.finished.values()))
+            self.progress.close()
+            if self.pruning:
+                self.pruning.close()
+
+
+def scan(
+    objective: Any,
+    space: Mapping[str, Any],
+    *,
+    n_trials: int,
+    store: str | os.PathLike[str],
+    sampler: str = "tpe",
+    seed: int | None = None,
+    client: Any = None,
+    data: Any = None,
+    direction: str | None = None,
+    pruner: Any = None,
+    resources: Mapping[str, float] | None = None,
+    max_retries: int = 3,
+    scoring: Any = None,
+    cv: Any = None,
+    validation_fraction: float = 0.25,
+    keep_models: bool = True,
+    history_lag: int | None = None,
+    progress: bool | Progress = True,
+    callbacks: Iterable[Callable[[dict[str, Any]], None]] = (),
+) -> ScanResult:
+    """Run a resumable, fault-tolerant hyperparameter scan on a Dask cluster.
+
+    Parameters
+    ----------
+    objective : callable or estimator
+        ``f(params, *, data=None, trial=None) -> float`` (``data``/``trial`` only if
+        accepted), or a scikit-learn style estimator, fitted with the trial's parameters
+        on ``data`` and scored (greater is better).
+    space : mapping
+        Parameter name to :class:`Int`, :class:`Float`, :class:`Categorical` or a list.
+    n_trials : int
+        Number of trials (a grid stops at its size).
+    store : str or path
+        Trial store directory; re-running with the same store resumes the scan.
+    sampler : {"tpe", "random", "grid"}
+        Optuna sampler proposing the trials (in this process).
+    seed : int, optional
+        Seeds the sampler (and the validation split of estimator scans).
+    client : distributed.Client, optional
+        Default: the current client, else a new :class:`~distributed.LocalCluster`.
+    data : object, optional
+        Shipped once to every worker (also to restarted ones) and passed to the objective
+        as ``data``; for estimators ``(X, y)``, ``(X, y, sample_weight)`` or a dict with
+        ``X``, ``y`` and optionally ``sample_weight``, ``X_val``, ``y_val``.
+    direction : {"minimize", "maximize"}, optional
+        Default: ``"maximize"`` for estimators (scores), ``"minimize"`` for functions.
+    pruner : {None, "median", "successive_halving"} or optuna pruner
+        Prunes trials from ``trial.report(value, step)`` / ``trial.should_prune()``.
+    resources : dict, optional
+        Dask worker resources per trial, e.g. ``{"GPU": 1}``.
+    max_retries : int
+        Resubmissions of a trial after infrastructure errors (worker deaths beyond Dask's
+        own rescheduling); the objective's own errors are never retried.
+    scoring, cv, validation_fraction
+        Estimator scans: scorer (default ``estimator.score``), cross-validation, or the
+        held-out share used without ``X_val``.
+    keep_models : bool
+        Store the fitted estimator of every done trial (for :meth:`ScanResult.best_model`).
+    history_lag : int, optional
+        TPE only: trial *k* sees the results of trials ``< k - history_lag``. Default:
+        ``max(8, 2 * worker threads)``, stored with the scan and reused on resume.
+    progress : bool or Progress
+        Widgets in a notebook, tqdm elsewhere; ``False`` for none.
+    callbacks : iterable of callables
+        Called with each trial record this run writes.
+
+    Returns
+    -------
+    ScanResult
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (empty space, unknown sampler, ``n_trials <= 0``, continuous grid).
+    StoreMismatchError
+        The store belongs to a different scan.
+    """
+    if direction is None:
+        direction = "maximize" if is_estimator(objective) else "minimize"
+    _validate(n_trials, sampler, direction, max_retries)
+    space = SearchSpace(space)
+    if sampler == "grid":
+        n_trials = min(n_trials, space.grid_size())
+    make_pruner(pruner)  # validate before touching the cluster
+    if is_estimator(objective) and data is None:
+        raise ValueError("an estimator scan needs data=(X, y) or a dict with 'X' and 'y'")
+    if resources is not None and not (
+        isinstance(resources, Mapping)
+        and all(isinstance(v, int | float) and v > 0 for v in resources.values())
+    ):
+        raise ValueError(f"resources must map names to positive numbers, got {resources!r}")
+    wrapped = as_objective(
+        objective,
+        scoring=scoring,
+        cv=cv,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        keep_model=keep_models,
+    )
+    trial_store = TrialStore(store)
+    client, close_client = _get_client(client)
+    plugin = None
+    optuna_level = optuna.logging.get_verbosity()
+    try:
+        meta = {
+            "version": 1,
+            "objective": wrapped.describe(),
+            "space": space.describe(),
+            "sampler": sampler,
+            "seed": seed,
+            "direction": direction,
+            "pruner": _describe(pruner),
+            "scoring": _describe(scoring),
+            "cv": _describe(cv),
+        }
+        if sampler == "tpe":
+            stored = trial_store.meta() or {}
+            if history_lag is None:
+                history_lag = stored.get("history_lag") or max(
+                    8, 2 * sum(client.nthreads().values())
+                )
+            meta["history_lag"] = history_lag
+        else:
+            history_lag = None
+        trial_store.check_meta(meta)
+        token = None
+        if data is not None:
+            token = data_token(data)
+            plugin = DataPlugin(token, data)
+            client.register_plugin(plugin, name=plugin.name)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        run = _Scan(
+            client=client,
+            objective=wrapped,
+            space=space,
+            n_trials=n_trials,
+            sampler_name=sampler,
+            seed=seed,
+            store=trial_store,
+            direction=direction,
+            pruner=pruner,
+            resources=resources,
+            max_retries=max_retries,
+            keep_models=keep_models,
+            history_lag=history_lag,
+            data_token=token,
+            progress=make_progress(progress),
+            callbacks=callbacks,
+        )
+        run.run()
+        return ScanResult(trial_store, direction=direction, executed=run.executed)
+    finally:
+        optuna.logging.set_verbosity(optuna_level)
+        if plugin is not None:
+            with contextlib.suppress(Exception):
+                client.unregister_worker_plugin(plugin.name)
+        close_client()

@@ -1,0 +1,206 @@
+"""The trial store: one directory per scan, one JSON file per finished trial.
+
+Layout::
+
+    <store>/scan.json            what the scan is (space, sampler, seed, objective, ...)
+    <store>/trials/<id>.json     one record per finished trial (done, failed or pruned)
+    <store>/models/<id>.pkl      the fitted model of a trial, when models are kept
+
+Every file is written to a temporary name in the same directory and renamed with
+:func:`os.replace`, so a reader never sees half a record, whatever happens to the writer.
+Only the scan's client writes; a record is written once per trial id (re-executions of the
+same trial after a worker death never add a second record).
+
+Examples
+--------
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     store = TrialStore(tmp)
+...     store.check_meta({"space": {"x": {"type": "int"}}, "sampler": "random", "seed": 1})
+...     store.write_record({"trial_id": "abc", "number": 0, "state": "done", "value": 1.5,
+...                         "params": {"x": 3}})
+...     print(store.records()["abc"]["value"], store.to_dataframe()["param_x"].tolist())
+1.5 [3]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["StoreMismatchError", "TrialStore", "atomic_write_bytes"]
+
+META = "scan.json"
+STATES = ("done", "failed", "pruned")
+
+
+class StoreMismatchError(ValueError):
+    """The store directory holds a different scan than the one being run."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class TrialStore:
+    """Read and write the records of one scan in ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The store directory (created when the first file is written).
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"store {str(self.root)!r} exists and is not a directory")
+
+    def __repr__(self) -> str:
+        return f"TrialStore({str(self.root)!r})"
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def meta(self) -> dict[str, Any] | None:
+        """The stored scan description, or ``None`` for a new store."""
+        path = self.root / META
+        if not path.exists():
+            return None
+        return json.loads(path.read_text())
+
+    def check_meta(self, meta: dict[str, Any]) -> None:
+        """Claim a new store for ``meta`` or check that an existing one holds the same scan.
+
+        Raises
+        ------
+        StoreMismatchError
+            Naming the fields that differ, if the store belongs to another scan.
+        """
+        meta = json.loads(json.dumps(meta))  # what JSON keeps (tuples become lists)
+        stored = self.meta()
+        if stored is None:
+            if self.trials_dir.exists() and any(self.trials_dir.glob("*.json")):
+                raise StoreMismatchError(
+                    f"store {str(self.root)!r} has trial records but no {META}: not a scan store"
+                )
+            atomic_write_bytes(self.root / META, json.dumps(meta, indent=2).encode())
+            return
+        diff = sorted(k for k in set(meta) | set(stored) if meta.get(k) != stored.get(k))
+        if diff:
+            details = "; ".join(
+                f"{k}: stored {stored.get(k)!r}, given {meta.get(k)!r}" for k in diff
+            )
+            raise StoreMismatchError(
+                f"store {str(self.root)!r} belongs to a different scan ({details}); "
+                "use another store directory for this scan"
+            )
+
+    def record_path(self, tid: str) -> Path:
+        return self.trials_dir / f"{tid}.json"
+
+    def model_path(self, tid: str) -> Path:
+        return self.models_dir / f"{tid}.pkl"
+
+    def has(self, tid: str) -> bool:
+        """Whether trial ``tid`` has a record."""
+        return self.record_path(tid).exists()
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Write one trial's record atomically (replacing an older one for the same id)."""
+        if record.get("state") not in STATES:
+            raise ValueError(f"record state must be one of {STATES}, got {record.get('state')!r}")
+        data = json.dumps(record, indent=1, default=_json_default).encode()
+        atomic_write_bytes(self.record_path(record["trial_id"]), data)
+
+    def write_model(self, tid: str, model: Any) -> None:
+        """Pickle a fitted model atomically."""
+        atomic_write_bytes(self.model_path(tid), pickle.dumps(model))
+
+    def load_model(self, tid: str) -> Any:
+        """Unpickle the model of trial ``tid``."""
+        path = self.model_path(tid)
+        if not path.exists():
+            raise FileNotFoundError(f"no model kept for trial {tid!r} in {str(self.root)!r}")
+        with path.open("rb") as f:
+            return pickle.load(f)
+
+    def read_record(self, tid: str) -> dict[str, Any]:
+        return json.loads(self.record_path(tid).read_text())
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        """All records, keyed by trial id (temporary files are ignored)."""
+        if not self.trials_dir.exists():
+            return {}
+        out = {}
+        for path in sorted(self.trials_dir.glob("*.json")):
+            record = json.loads(path.read_text())
+            out[record["trial_id"]] = record
+        return out
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The records as a table, one row per trial, sorted by trial number.
+
+        Columns: ``number``, ``trial_id``, ``state``, ``value``, one ``param_<name>`` per
+        parameter, ``duration_s``, ``worker``, ``attempts``, ``error``, ``traceback``,
+        ``n_reports``, ``finished_at``.
+        """
+        return records_to_dataframe(self.records().values())
+
+
+def records_to_dataframe(records: Any) -> pd.DataFrame:
+    """Turn trial records into the table described in :meth:`TrialStore.to_dataframe`."""
+    rows = []
+    for r in records:
+        row = {
+            "number": r.get("number"),
+            "trial_id": r["trial_id"],
+            "state": r["state"],
+            "value": r.get("value"),
+        }
+        row.update({f"param_{k}": v for k, v in (r.get("params") or {}).items()})
+        row.update(
+            duration_s=r.get("duration_s"),
+            worker=r.get("worker"),
+            attempts=r.get("attempts"),
+            error=r.get("error"),
+            traceback=r.get("traceback"),
+            n_reports=len(r.get("intermediate") or {}),
+            finished_at=r.get("finished_at"),
+        )
+        rows.append(row)
+    columns = ["number", "trial_id", "state", "value"]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    df["value"] = df["value"].astype(float)
+    return df.sort_values("number", kind="stable").reset_index(drop=True)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot store {value!r} ({type(value).__name__}) in a trial record")

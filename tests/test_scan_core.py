@@ -1,0 +1,391 @@
+"""analysis_lib.scan on a real local Dask cluster (2 worker processes, 1 thread each).
+
+Executions are counted through side-effect files that the objective writes, one per
+execution, so "recomputes 0 trials" and "each grid point once" are observed, not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from analysis_lib.scan import (
+    Categorical,
+    Float,
+    Int,
+    StoreMismatchError,
+    TqdmProgress,
+    TrialPruned,
+    WidgetProgress,
+    fit_remote,
+    fit_xgboost_dask,
+    load_scan,
+    scan,
+)
+from analysis_lib.scan.shipping import load_count
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"OMP_NUM_THREADS": "1"},
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def counted(params, data, trial):
+    """Writes one file per execution into data['log'], returns a quadratic."""
+    log = Path(data["log"])
+    name = "_".join(f"{k}={params[k]}" for k in sorted(params))
+    (log / f"{name}__{uuid.uuid4().hex}").write_text(json.dumps(params))
+    time.sleep(data.get("sleep", 0.0))
+    if params.get("kind") == "bad":
+        raise ZeroDivisionError("the objective itself failed")
+    return (params["x"] - 0.3) ** 2 + params.get("n", 0)
+
+
+def executions(log: Path) -> list[str]:
+    return sorted(p.name.split("__")[0] for p in log.iterdir())
+
+
+SPACE = {"x": Float(-1.0, 1.0), "n": Int(0, 3)}
+
+
+def run(tmp_path, client, *, store="store", **kwargs):
+    log = tmp_path / "log"
+    log.mkdir(exist_ok=True)
+    kwargs.setdefault("space", SPACE)
+    kwargs.setdefault("n_trials", 8)
+    kwargs.setdefault("seed", 7)
+    kwargs.setdefault("progress", False)
+    result = scan(
+        counted,
+        kwargs.pop("space"),
+        store=tmp_path / store,
+        client=client,
+        data={"log": str(log), **kwargs.pop("data", {})},
+        **kwargs,
+    )
+    return result, log
+
+
+def test_resume_recomputes_no_finished_trial(tmp_path, client):
+    first, log = run(tmp_path, client, sampler="tpe", n_trials=12)
+    assert first.executed == 12
+    assert len(executions(log)) == 12
+    again, _ = run(tmp_path, client, sampler="tpe", n_trials=12)
+    assert again.executed == 0
+    assert len(executions(log)) == 12  # no new execution
+    pd_first = first.to_dataframe()
+    pd_again = load_scan(tmp_path / "store").to_dataframe()
+    assert pd_again["trial_id"].tolist() == pd_first["trial_id"].tolist()
+    # extending the scan runs only the new trials
+    more, _ = run(tmp_path, client, sampler="tpe", n_trials=14)
+    assert more.executed == 2 and len(executions(log)) == 14
+    df = more.to_dataframe()
+    assert df["number"].tolist() == list(range(14))
+    assert df["trial_id"].is_unique and (df["state"] == "done").all()
+    assert (df["attempts"] == 1).all()
+
+
+def test_resume_after_partial_store(tmp_path, client):
+    """Records deleted from the store (an interrupted run) are the only ones rerun."""
+    full, log = run(tmp_path, client, sampler="random", n_trials=6)
+    trials = sorted((tmp_path / "store" / "trials").glob("*.json"))
+    for path in trials[:2]:
+        path.unlink()
+    again, _ = run(tmp_path, client, sampler="random", n_trials=6)
+    assert again.executed == 2
+    assert len(executions(log)) == 8
+    assert sorted(again.to_dataframe()["trial_id"]) == sorted(full.to_dataframe()["trial_id"])
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_same_seed_same_proposals(tmp_path, client, sampler):
+    a, _ = run(tmp_path, client, store="a", sampler=sampler, n_trials=12, seed=3)
+    b, _ = run(tmp_path, client, store="b", sampler=sampler, n_trials=12, seed=3)
+    c, _ = run(tmp_path, client, store="c", sampler=sampler, n_trials=12, seed=4)
+    params = [r["params"] for r in a.records]
+    assert params == [r["params"] for r in b.records]
+    assert params != [r["params"] for r in c.records]
+    assert len({json.dumps(p, sort_keys=True) for p in params}) == 12
+
+
+def test_grid_each_point_once(tmp_path, client):
+    space = {"x": Float(0.0, 1.0, step=0.5), "n": Int(0, 1), "kind": Categorical(["a", "b"])}
+    result, log = run(tmp_path, client, sampler="grid", space=space, n_trials=100)
+    expected = sorted(
+        f"kind={k}_n={n}_x={x}" for k in "ab" for n in (0, 1) for x in (0.0, 0.5, 1.0)
+    )
+    assert executions(log) == expected  # 12 points, each executed exactly once
+    assert len(result.to_dataframe()) == 12
+    assert result.best_params == {"x": 0.5, "n": 0, "kind": "a"} or result.best_params == {
+        "x": 0.5,
+        "n": 0,
+        "kind": "b",
+    }
+
+
+def test_small_finite_space_never_repeats(tmp_path, client):
+    """TPE over 4 points asked for 10 trials: 4 distinct trials, then it stops."""
+    space = {"x": Categorical([0.0, 0.25]), "n": Categorical([0, 1])}
+    with pytest.warns(RuntimeWarning, match="only known points"):
+        result, log = run(tmp_path, client, sampler="tpe", space=space, n_trials=10)
+    assert len(executions(log)) == 4 == len(set(executions(log)))
+    assert len(result.to_dataframe()) == 4
+
+
+def test_failing_trial_recorded_with_traceback(tmp_path, client):
+    space = {"x": Float(0.0, 1.0, step=0.5), "kind": Categorical(["ok", "bad"])}
+    result, log = run(tmp_path, client, sampler="grid", space=space, n_trials=6)
+    df = result.to_dataframe()
+    bad = df[df["param_kind"] == "bad"]
+    assert len(bad) == 3 and (bad["state"] == "failed").all()
+    assert bad["traceback"].str.contains("ZeroDivisionError: the objective itself failed").all()
+    assert (bad["attempts"] == 1).all()
+    assert (df[df["param_kind"] == "ok"]["state"] == "done").all()
+    assert len(executions(log)) == 6  # each failing trial ran exactly once
+    # a rerun does not retry recorded failures
+    again, _ = run(tmp_path, client, sampler="grid", space=space, n_trials=6)
+    assert again.executed == 0 and len(executions(log)) == 6
+
+
+def test_data_shipped_once_per_worker(tmp_path, client):
+    big = np.arange(200_000, dtype=np.float64)  # 1.6 MB: above Dask's "large argument" size
+
+    def uses_data(params, data):
+        return float(data["big"][params["i"]])
+
+    from analysis_lib.scan.shipping import data_token
+
+    data = {"big": big}
+    result = scan(
+        uses_data,
+        {"i": Int(0, 15)},
+        n_trials=16,
+        sampler="grid",
+        seed=0,
+        store=tmp_path / "s",
+        client=client,
+        data=data,
+        progress=False,
+    )
+    assert sorted(result.to_dataframe()["value"]) == [float(i) for i in range(16)]
+    loads = client.run(load_count, data_token(data))
+    assert sorted(loads.values()) == [1, 1], loads
+    workers = set(result.to_dataframe()["worker"])
+    assert workers <= set(loads)
+
+
+def slow_learner(params, trial):
+    """Reports a curve; bad learning rates give high (worse) values early."""
+    value = 1.0
+    for step in range(6):
+        value = params["lr"] * (6 - step) / 6 + 0.1
+        trial.report(value, step)
+        if trial.should_prune():
+            raise TrialPruned()
+        time.sleep(0.02)
+    return value
+
+
+def test_median_pruning_on_remote_workers(tmp_path, client):
+    result = scan(
+        slow_learner,
+        {"lr": Float(0.0, 1.0, step=0.1)},
+        n_trials=11,
+        sampler="grid",
+        seed=0,
+        store=tmp_path / "p",
+        client=client,
+        pruner="median",
+        progress=False,
+    )
+    df = result.to_dataframe()
+    assert len(df) == 11
+    pruned = df[df["state"] == "pruned"]
+    assert len(pruned) >= 1, df[["param_lr", "state", "n_reports"]]
+    # a pruned trial stopped before its last step, and its value is its last report
+    assert (pruned["n_reports"] < 6).all()
+    assert pruned["param_lr"].min() > df[df["state"] == "done"]["param_lr"].min()
+    assert result.best_params == {"lr": 0.0}
+
+
+def test_successive_halving_pruner_runs(tmp_path, client):
+    result = scan(
+        slow_learner,
+        {"lr": Float(0.0, 1.0)},
+        n_trials=8,
+        sampler="random",
+        seed=1,
+        store=tmp_path / "sh",
+        client=client,
+        pruner="successive_halving",
+        progress=False,
+    )
+    counts = result.counts()
+    assert counts["done"] + counts["pruned"] == 8 and counts["failed"] == 0
+    assert counts["pruned"] >= 1
+
+
+def test_estimator_scan_and_best_model(tmp_path, client):
+    from sklearn.metrics import roc_auc_score
+    from xgboost import XGBClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    result = scan(
+        XGBClassifier(n_estimators=20, n_jobs=1, tree_method="hist"),
+        {"max_depth": Int(1, 4), "learning_rate": Float(0.05, 0.5, log=True)},
+        n_trials=6,
+        sampler="random",
+        seed=2,
+        store=tmp_path / "est",
+        client=client,
+        data=(X, y),
+        scoring="roc_auc",
+        progress=False,
+    )
+    assert result.direction == "maximize"
+    df = result.to_dataframe()
+    assert (df["state"] == "done").all() and len(df) == 6
+    model = result.best_model()
+    assert isinstance(model, XGBClassifier)
+    assert model.get_params()["max_depth"] == result.best_params["max_depth"]
+    assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.8
+    assert result.best_value == df["value"].max()
+
+
+def test_estimator_scan_cv(tmp_path, client):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    y = (X[:, 0] > 0).astype(int)
+    result = scan(
+        LogisticRegression(),
+        {"C": Float(1e-3, 10.0, log=True)},
+        n_trials=3,
+        sampler="random",
+        seed=0,
+        store=tmp_path / "cv",
+        client=client,
+        data={"X": X, "y": y},
+        cv=3,
+        scoring="accuracy",
+        progress=False,
+    )
+    assert len(result.to_dataframe()) == 3
+    assert result.best_value > 0.9
+    assert pytest.approx(result.best_params["C"]) == result.best_model().C
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"space": {}}, ValueError, "search space is empty"),
+        ({"sampler": "annealing"}, ValueError, "unknown sampler 'annealing'"),
+        ({"n_trials": 0}, ValueError, "n_trials must be a positive int, got 0"),
+        ({"n_trials": -3}, ValueError, "got -3"),
+        ({"sampler": "grid"}, ValueError, "parameter 'x' is continuous"),
+        ({"pruner": "hyperband"}, ValueError, "unknown pruner 'hyperband'"),
+        ({"direction": "up"}, ValueError, "direction must be"),
+        ({"space": {"x": "abc"}}, TypeError, "parameter 'x' must be Int"),
+        ({"resources": {"GPU": -1}}, ValueError, "resources must map"),
+    ],
+)
+def test_bad_input(tmp_path, client, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run(tmp_path, client, **kwargs)
+    assert not (tmp_path / "store").exists()  # nothing written before validation
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="low=3 is above high=1"):
+        Int(3, 1)
+    with pytest.raises(ValueError, match="log=True needs low > 0"):
+        Float(0.0, 1.0, log=True)
+    with pytest.raises(ValueError, match="at least one choice"):
+        Categorical([])
+    with pytest.raises(TypeError, match=r"Int low must be an int, got 1\.5"):
+        Int(1.5, 3)
+
+
+def test_store_of_another_scan_refused(tmp_path, client):
+    run(tmp_path, client, sampler="random", n_trials=2)
+    with pytest.raises(StoreMismatchError, match="space: stored"):
+        run(tmp_path, client, sampler="random", n_trials=2, space={"x": Float(0.0, 2.0)})
+    with pytest.raises(StoreMismatchError, match="seed: stored 7, given 8"):
+        run(tmp_path, client, sampler="random", n_trials=2, seed=8)
+    with pytest.raises(StoreMismatchError, match="sampler: stored 'random', given 'tpe'"):
+        run(tmp_path, client, sampler="tpe", n_trials=2)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="not a directory"):
+        run(tmp_path, client, store="file", n_trials=2)
+
+
+def test_estimator_without_data_refused(tmp_path, client):
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(ValueError, match="needs data"):
+        scan(LogisticRegression(), {"C": Float(0.1, 1)}, n_trials=1, store=tmp_path / "x",
+             client=client)  # fmt: skip
+
+
+def test_progress_displays(tmp_path, client):
+    widget = WidgetProgress(redraw_s=0)
+    result, _ = run(tmp_path, client, sampler="random", n_trials=5, progress=widget)
+    best = result.best_trial
+    assert "done 5/5" in widget.label.value and "running 0" in widget.label.value
+    assert f"best {best['value']:.6g} (trial {best['number']})" in widget.label.value
+    assert len(widget.points("done")) == 5
+    assert widget.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = widget.axes.get_lines()
+    assert sorted(lines[0].get_ydata()) == sorted(result.to_dataframe()["value"])
+
+    bar = TqdmProgress(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the bar
+    run(tmp_path, client, store="t", sampler="random", n_trials=3, progress=bar)
+    assert bar.bar.n == 3 and bar.bar.total == 3
+
+
+def test_fit_remote_returns_fitted_estimator(client):
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.r_[np.zeros((20, 1)), np.ones((20, 1))]
+    y = np.r_[np.zeros(20), np.ones(20)]
+    unfitted = LogisticRegression(C=2.0)
+    model = fit_remote(unfitted, X, y, client=client)
+    assert model is not unfitted and not hasattr(unfitted, "coef_")
+    assert model.predict([[0.0], [1.0]]).tolist() == [0.0, 1.0]
+    # a resource no worker has: the task would wait forever; the check is on the type only
+    with pytest.raises(TypeError, match="resources must be a dict"):
+        fit_remote(unfitted, X, y, client=client, resources="GPU")
+
+
+def test_fit_xgboost_dask_over_partitions(client):
+    import dask.array as da
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 5))
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    dX = da.from_array(X, chunks=(1000, 5))
+    dy = da.from_array(y, chunks=1000)
+    model = fit_xgboost_dask(dX, dy, client=client, n_estimators=20, max_depth=3, nthread=1)
+    assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.95
+    assert model.n_classes_ == 2
