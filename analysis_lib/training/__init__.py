@@ -38,6 +38,7 @@ from .parameterised import (
     ParameterisedClassifier,
     auc_vs_parameter,
     leave_one_parameter_out,
+    resample_background_parameter,
     weighted_auc,
 )
 from .persistence import load_model, read_metadata, save_model
@@ -67,6 +68,7 @@ __all__ = [
     "load_model",
     "onnx_predict_proba",
     "read_metadata",
+    "resample_background_parameter",
     "resolve_tensorflow_device",
     "resolve_xgboost_device",
     "save_model",

@@ -1,10 +1,11 @@
 """A dense neural-network binary classifier (Keras 3, TensorFlow backend), scikit-learn style.
 
-The network is ``Input -> Normalization -> Dense x len(hidden_units) -> Dense(1, sigmoid)``;
-the normalisation layer carries the training mean and variance, so the saved model (and its
-ONNX export) takes raw features. Training is Keras ``Model.fit`` with weighted binary
-cross-entropy, early stopping as a callback (best weights restored), a seeded run
-(``keras.utils.set_random_seed``) and TensorFlow placement on the GPU when there is one.
+The network is ``Input -> standardisation -> Dense x len(hidden_units) -> Dense(1, sigmoid)``;
+the standardisation (a ``Rescaling`` layer) carries the training mean and standard
+deviation, so the saved model (and its ONNX export) takes raw features. Training is Keras
+``Model.fit`` with weighted binary cross-entropy, early stopping as a callback (best
+weights restored), a seeded run (``keras.utils.set_random_seed``) and TensorFlow placement
+on the GPU when there is one.
 
 Pickling (``pickle``, ``cloudpickle``, Dask) carries the model as its ``.keras`` bytes.
 
@@ -156,7 +157,12 @@ class KerasClassifier(BinaryClassifierBase):
         if self.standardize:
             mean = X.mean(axis=0)
             var = np.maximum(X.var(axis=0), 1e-12)
-            h = keras.layers.Normalization(mean=mean, variance=var, name="standardize")(h)
+            std = np.sqrt(var)
+            # Rescaling bakes the constants into the graph (a Normalization layer's
+            # statistics become extra graph inputs in the ONNX export)
+            h = keras.layers.Rescaling(
+                scale=(1.0 / std).tolist(), offset=(-mean / std).tolist(), name="standardize"
+            )(h)
         for i, u in enumerate(units):
             h = keras.layers.Dense(int(u), activation=self.activation, name=f"dense_{i}")(h)
             if self.dropout:

@@ -48,6 +48,10 @@ def base_classifier(model: Any) -> Any:
     seen = model
     for _ in range(8):
         if isinstance(seen, BinaryClassifierBase):
+            if not hasattr(seen, "model_"):
+                raise TrainingInputError(
+                    f"cannot export {type(model).__name__}: it is not fitted; call fit first"
+                )
             return seen
         inner = getattr(seen, "estimator_", None)
         if inner is None:

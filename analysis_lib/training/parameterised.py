@@ -63,6 +63,51 @@ def weighted_auc(y: ArrayLike, score: ArrayLike, sample_weight: ArrayLike | None
     return float(roc_auc_score(y, score, sample_weight=sample_weight))
 
 
+def signal_parameter_distribution(
+    theta: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The distinct signal θ values and their share of the signal weight (``|w|``).
+
+    Examples
+    --------
+    >>> values, prob = signal_parameter_distribution([1, 2, 2, 5], [1, 1, 1, 0])
+    >>> values.tolist(), prob.round(3).tolist()
+    ([1.0, 2.0], [0.333, 0.667])
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    y = np.asarray(y)
+    w = np.ones(theta.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
+    signal = y == 1
+    values, inverse = np.unique(theta[signal], return_inverse=True)
+    prob = np.bincount(inverse, weights=np.abs(w[signal]), minlength=values.size)
+    if values.size == 0 or not prob.sum() > 0:
+        raise TrainingInputError("the signal events carry no weight: no θ distribution")
+    return values, prob / prob.sum()
+
+
+def resample_background_parameter(
+    theta: ArrayLike,
+    y: ArrayLike,
+    sample_weight: ArrayLike | None = None,
+    *,
+    seed: int | np.random.Generator | None = 0,
+) -> NDArray[np.float64]:
+    """θ with every background value replaced by a draw from the signal θ distribution.
+
+    Examples
+    --------
+    >>> theta = resample_background_parameter([1.0, 2.0, 99.0, 99.0], [1, 1, 0, 0], seed=0)
+    >>> theta[:2].tolist(), set(theta[2:].tolist()) <= {1.0, 2.0}
+    ([1.0, 2.0], True)
+    """
+    out = np.array(theta, dtype=np.float64)
+    values, prob = signal_parameter_distribution(out, y, sample_weight)
+    background = np.asarray(y) != 1
+    rng = np.random.default_rng(seed)
+    out[background] = rng.choice(values, size=int(background.sum()), p=prob)
+    return out
+
+
 class ParameterisedClassifier(ClassifierMixin, BaseEstimator):
     """Train one classifier across a physics parameter θ that is one of its input columns.
 
@@ -155,21 +200,15 @@ class ParameterisedClassifier(ClassifierMixin, BaseEstimator):
         y_arr = inputs.labels(y, values.shape[0])
         w = inputs.sample_weights(sample_weight, values.shape[0])
         index = self._parameter_index(names, values.shape[1])
-        signal = y_arr == 1
-        theta_values, inverse = np.unique(values[signal, index], return_inverse=True)
-        prob = np.bincount(inverse, weights=np.abs(w[signal]), minlength=theta_values.size)
-        if not prob.sum() > 0:
-            raise TrainingInputError("the signal events carry no weight: no θ distribution")
-        prob = prob / prob.sum()
+        theta_values, prob = signal_parameter_distribution(values[:, index], y_arr, w)
         values = values.copy()
         if self.background_parameter == "resample":
-            rng = np.random.default_rng(self.random_state)
-            n_bkg = int((~signal).sum())
-            values[~signal, index] = rng.choice(theta_values, size=n_bkg, p=prob)
+            values[:, index] = resample_background_parameter(
+                values[:, index], y_arr, w, seed=self.random_state
+            )
         estimator = self.estimator if self.estimator is not None else _default_estimator()
-        self.estimator_ = clone(estimator)
         frame = pd.DataFrame(values, columns=names) if names is not None else values
-        self.estimator_.fit(frame, y_arr, sample_weight=sample_weight)
+        self.estimator_ = clone(estimator).fit(frame, y_arr, sample_weight=sample_weight)
         self.parameter_values_ = theta_values
         self.parameter_probabilities_ = prob
         self.parameter_range_ = (float(theta_values.min()), float(theta_values.max()))
@@ -189,6 +228,7 @@ class ParameterisedClassifier(ClassifierMixin, BaseEstimator):
     ) -> NDArray[np.float64]:
         check_is_fitted(self, "estimator_")
         values, names = inputs.feature_matrix(X)
+        values = np.array(values, dtype=np.float64)  # a copy: θ is written into it
         n, k = values.shape
         index, name = self.parameter_index_, self.parameter_name_
         fitted = list(self.feature_names_in_) if hasattr(self, "feature_names_in_") else None
