@@ -30,8 +30,8 @@ sums above a cut):
   :math:`\sigma_b = 0`).
 
 All three accept scalars or arrays (broadcast together) and are evaluated in a form that
-stays accurate for small ``s/b`` and small ``sigma_b`` (``log1p``). Negative or non-finite
-``s``, ``b``, ``sigma_b`` raise a ValueError naming the value.
+stays accurate for small ``s/b`` and small ``sigma_b`` (see :func:`ams1`). Negative or
+non-finite ``s``, ``b``, ``sigma_b`` raise a ValueError naming the value.
 
 Examples
 --------
@@ -76,9 +76,24 @@ def _result(z2: NDArray[np.float64]) -> NDArray[np.float64] | float:
     return float(z) if np.ndim(z) == 0 else z
 
 
-def _z0_squared(s: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+def _h(u: NDArray[np.float64]) -> NDArray[np.float64]:
+    """h(u) = (1 + u) ln(1 + u) - u, to full precision also for small u (a series there)."""
+    u = np.asarray(u, dtype=np.float64)
+    small = np.abs(u) < 1e-2
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 2.0 * ((s + b) * np.log1p(s / b) - s)
+        direct = (1.0 + u) * np.log1p(u) - u
+    # h(u) = sum_{k>=2} (-1)^k u^k / (k (k - 1)); |u| < 1e-2 converges to 1e-20 by k = 12
+    series = np.zeros_like(u)
+    for k in range(12, 1, -1):
+        series = series * u + (-1.0) ** k / (k * (k - 1))
+    series = series * u * u
+    return np.where(small, series, direct)
+
+
+def _z0_squared(s: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    # 2 ((s + b) ln(1 + s/b) - s) = 2 b h(s/b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 * b * _h(s / b)
 
 
 def asimov_z0(s: ArrayLike, b: ArrayLike) -> NDArray[np.float64] | float:
@@ -146,10 +161,10 @@ def ams1(s: ArrayLike, b: ArrayLike, sigma_b: ArrayLike) -> NDArray[np.float64] 
               -\frac{b^2}{\sigma_b^2}\ln\left(1+\frac{\sigma_b^2 s}{b(b+\sigma_b^2)}\right)
               \right)}
 
-    (Cowan 2012; see the module documentation). Evaluated as
-    :math:`(s+b)[\ln(1+s/b)+\ln(1+\sigma_b^2/b)-\ln(1+(s+b)\sigma_b^2/b^2)]` for the first
-    logarithm so that small ``sigma_b`` loses no precision; ``sigma_b = 0`` gives
-    :func:`asimov_z0` exactly.
+    (Cowan 2012; see the module documentation). Evaluated in the equivalent form
+    :math:`2b\,(h(t) - h(tq)/q)` with :math:`t = s/b`, :math:`q = \sigma_b^2/(b+\sigma_b^2)`
+    and :math:`h(u) = (1+u)\ln(1+u) - u`, which keeps full precision for ``s << b`` and
+    small ``sigma_b``; ``sigma_b = 0`` gives :func:`asimov_z0` exactly.
 
     Parameters
     ----------
@@ -171,14 +186,11 @@ def ams1(s: ArrayLike, b: ArrayLike, sigma_b: ArrayLike) -> NDArray[np.float64] 
     b_arr = _counts("b", b, positive=True)
     sig2 = _counts("sigma_b", sigma_b) ** 2
     s_arr, b_arr, sig2 = np.broadcast_arrays(s_arr, b_arr, sig2)
-    n = s_arr + b_arr
+    # With t = s/b and q = sigma_b^2 / (b + sigma_b^2), the expression under the root is
+    # 2 b (h(t) - h(t q) / q), h(u) = (1 + u) ln(1 + u) - u: the same algebra, without
+    # the cancellation between terms of order s that the printed form suffers for s << b.
+    t_ = s_arr / b_arr
+    q = sig2 / (b_arr + sig2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        first = n * (
-            np.log1p(s_arr / b_arr) + np.log1p(sig2 / b_arr) - np.log1p(n * sig2 / b_arr**2)
-        )
-        # (b^2 / sigma2) ln(1 + sigma2 s / (b (b + sigma2))) = b s / (b + sigma2) log1p(x) / x,
-        # whose sigma -> 0 limit is s
-        x = sig2 * s_arr / (b_arr * (b_arr + sig2))
-        ratio = np.where(x > 0, np.log1p(x) / np.where(x > 0, x, 1.0), 1.0)
-        second = s_arr * b_arr / (b_arr + sig2) * ratio
-    return _result(2.0 * (first - second))
+        shrink = np.where(q > 0, _h(t_ * q) / np.where(q > 0, q, 1.0), 0.0)
+    return _result(2.0 * b_arr * (_h(t_) - shrink))
