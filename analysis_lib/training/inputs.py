@@ -167,7 +167,9 @@ def sample_weights(sample_weight: Any, n_events: int) -> FloatArray:
         )
     if not np.all(np.isfinite(w)):
         row = int(np.flatnonzero(~np.isfinite(w))[0])
-        raise TrainingInputError(f"sample_weight has a non-finite value {w[row]!r} at row {row}")
+        raise TrainingInputError(
+            f"sample_weight has a non-finite value {float(w[row])!r} at row {row}"
+        )
     return w
 
 
