@@ -102,6 +102,7 @@ def test_variation_sources_are_the_columnar_ones():
 # ---------------------------------------------------------------------- the builder
 
 
+@pytest.mark.filterwarnings("ignore:.*RefResolver:DeprecationWarning")
 def test_builder_is_pure_data_and_classifies_modifiers():
     bkg = Template(
         EDGES,

@@ -10,7 +10,7 @@ sums above a cut):
 
 * :func:`ams` — the HiggsML challenge metric, :math:`Z_0` with a regularisation term added to
   the background (Adam-Bourdarios et al., *The Higgs boson machine learning challenge*,
-  JMLR W&CP 42 (2015) 19, Eq. 3, with :math:`b_\mathrm{reg}=10`):
+  JMLR W&CP 42 (2015) 19, and the challenge documentation, with :math:`b_\mathrm{reg}=10`):
 
   .. math:: \mathrm{AMS} = \sqrt{2\left((s+b+b_\mathrm{reg})
             \ln\left(1+\frac{s}{b+b_\mathrm{reg}}\right)-s\right)};
@@ -18,9 +18,10 @@ sums above a cut):
 * :func:`ams1` — the Asimov significance when the background is only known to
   :math:`\pm\sigma_b` (absolute), treating the uncertainty as coming from an auxiliary
   Poisson measurement (G. Cowan, *Discovery sensitivity for a counting experiment with
-  background uncertainty*, 2012; quoted as :math:`Z_\mathrm{disc}` by Bhattiprolu, Martin,
-  Wells, Eur. Phys. J. C 81 (2021) 123, arXiv:2009.07249, and discussed for HiggsML by
-  Adam-Bourdarios et al. 2015):
+  background uncertainty*, 2012, www.pp.rhul.ac.uk/~cowan/stat/medsig; quoted as
+  :math:`Z_\mathrm{disc}` by Bhattiprolu, Martin, Wells, Eur. Phys. J. C (2021),
+  doi:10.1140/epjc/s10052-020-08819-6, arXiv:2009.07249). The name AMS1 is this project's
+  (after the HiggsML usage of an AMS with background uncertainty); the formula is Cowan's:
 
   .. math:: \mathrm{AMS1} = \sqrt{2\left((s+b)\ln\frac{(s+b)(b+\sigma_b^2)}
             {b^2+(s+b)\sigma_b^2}-\frac{b^2}{\sigma_b^2}

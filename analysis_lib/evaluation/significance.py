@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,12 +65,15 @@ def make_model(workspace: dict | pyhf.Workspace) -> pyhf.pdf.Model:
     >>> model.config.poi_name, model.config.channels
     ('mu', ['score'])
     """
-    if not isinstance(workspace, pyhf.Workspace):
-        try:
-            workspace = pyhf.Workspace(workspace)
-        except pyhf.exceptions.InvalidSpecification as err:
-            raise ValueError(f"not a valid pyhf workspace: {err}") from err
-    return workspace.model(modifier_settings=INTERPOLATION)
+    with warnings.catch_warnings():
+        # pyhf 0.7 validates with jsonschema.RefResolver, deprecated in jsonschema 4.18
+        warnings.filterwarnings("ignore", message=".*RefResolver", category=DeprecationWarning)
+        if not isinstance(workspace, pyhf.Workspace):
+            try:
+                workspace = pyhf.Workspace(workspace)
+            except pyhf.exceptions.InvalidSpecification as err:
+                raise ValueError(f"not a valid pyhf workspace: {err}") from err
+        return workspace.model(modifier_settings=INTERPOLATION)
 
 
 def _nominal_pars(model: pyhf.pdf.Model, mu: float) -> np.ndarray:
@@ -198,7 +202,7 @@ def _profile_sigma(model: pyhf.pdf.Model, guess: float) -> float:
                 )
             step *= 2.0
         a, b = sorted((1.0, edge))
-        crossings.append(brentq(excess, a, b, xtol=1e-8) if sign > 0 else brentq(excess, a, b))
+        crossings.append(brentq(excess, a, b, xtol=1e-8))
     upper, lower = crossings
     return (upper - lower) / 2.0
 
