@@ -76,27 +76,69 @@ Without the systematics the same histograms give a larger significance and a sma
 (4.52, 0.36)
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# numpy-only modules, imported now (``ams`` must be the function, not its submodule)
 from .ams import B_REG, ams, ams1, asimov_z0
-from .plots import (
-    plot_auc_vs_parameter,
-    plot_roc,
-    plot_score_distributions,
-    plot_significance_vs_threshold,
-    plot_template,
-)
 from .pyhf_model import POI, VARIATION_SOURCES, build_workspace, known_variation_sources
 from .roc import RocCurve, roc_auc, roc_curve
-from .significance import (
-    INTERPOLATION,
-    ExpectedSensitivity,
-    asimov_data,
-    expected_discovery_significance,
-    expected_mu_uncertainty,
-    expected_sensitivity,
-    make_model,
-)
 from .templates import Template, histogram, make_template, template_from_variations
 from .thresholds import ThresholdScan, scan_thresholds
+
+# pyhf (significance) and matplotlib (plots) are imported on first use (PEP 562), so that
+# roc/AMS/threshold work on a Dask worker does not pay for them.
+_LAZY: dict[str, tuple[str, ...]] = {
+    "plots": (
+        "plot_auc_vs_parameter",
+        "plot_roc",
+        "plot_score_distributions",
+        "plot_significance_vs_threshold",
+        "plot_template",
+    ),
+    "significance": (
+        "INTERPOLATION",
+        "ExpectedSensitivity",
+        "asimov_data",
+        "expected_discovery_significance",
+        "expected_mu_uncertainty",
+        "expected_sensitivity",
+        "make_model",
+    ),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+if TYPE_CHECKING:
+    from .plots import (
+        plot_auc_vs_parameter,
+        plot_roc,
+        plot_score_distributions,
+        plot_significance_vs_threshold,
+        plot_template,
+    )
+    from .significance import (
+        INTERPOLATION,
+        ExpectedSensitivity,
+        asimov_data,
+        expected_discovery_significance,
+        expected_mu_uncertainty,
+        expected_sensitivity,
+        make_model,
+    )
+
+
+def __getattr__(name: str) -> object:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "B_REG",

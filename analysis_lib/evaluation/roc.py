@@ -38,7 +38,7 @@ __all__ = ["NegativeWeights", "RocCurve", "roc_auc", "roc_curve"]
 NegativeWeights = Literal["keep", "clip", "error"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RocCurve:
     """A ROC curve: one point per distinct score threshold, highest threshold first.
 

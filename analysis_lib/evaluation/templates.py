@@ -90,7 +90,7 @@ def histogram(
     return counts.astype(np.float64), sumw2.astype(np.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Template:
     """Score histograms of one sample: nominal, MC statistics and variations.
 

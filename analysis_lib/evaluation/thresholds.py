@@ -38,7 +38,7 @@ __all__ = ["Metric", "ThresholdScan", "scan_thresholds"]
 Metric = Callable[[NDArray[np.float64], NDArray[np.float64]], ArrayLike]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ThresholdScan:
     """The result of :func:`scan_thresholds`, thresholds in increasing order.
 
