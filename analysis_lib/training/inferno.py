@@ -1,0 +1,404 @@
+"""Inference-aware training: INFERNO (de Castro and Dorigo, arXiv:1806.04743).
+
+A network with a softmax over ``n_bins`` outputs defines a (soft) histogram of the data.
+Each training step builds, from the batch, the expected counts per bin
+``nu_k = s * t^s_k + b * t^b_k(theta)`` of the Asimov data set (signal template ``t^s``, the
+background template ``t^b`` at the nuisance values ``theta``, obtained by moving the
+background events of the batch with :class:`~analysis_lib.training.asimov.Nuisance`
+transformations inside the graph), differentiates them with respect to ``(s, theta)`` by
+automatic differentiation (forward-mode accumulators nested in the weights' gradient tape),
+forms the Fisher information ``J diag(1/nu) J^T`` (the Hessian of the Asimov negative
+log-likelihood at the true values) plus the constraint terms, and minimises the expected
+variance of ``s``, ``(I^-1)_ss``, with every nuisance profiled. The softmax temperature makes
+the soft histogram close to the hard one used for inference (``predict``: argmax bin).
+
+Examples
+--------
+>>> from analysis_lib.datasets.toys import make_inferno_toy
+>>> from analysis_lib.training.asimov import inferno_toy_nuisances
+>>> X, y = make_inferno_toy(300, 300, seed=0)
+>>> clf = InfernoClassifier(n_bins=4, hidden_units=(8,), epochs=1, batch_size=600, seed=0,
+...                         nuisances=inferno_toy_nuisances()).fit(X, y)
+>>> clf.predict_proba(X[:2]).shape, clf.predict(X[:2]).dtype
+((2, 4), dtype('int64'))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from analysis_lib.training.asimov import Nuisance, check_nuisances
+from analysis_lib.training.errors import TrainingInputError
+from analysis_lib.training.inputs import align_features, feature_matrix, labels, sample_weights
+
+__all__ = ["InfernoClassifier"]
+
+FloatArray = NDArray[np.float64]
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise TrainingInputError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _positive_float(name: str, value: object) -> float:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        out = math.nan
+    if not math.isfinite(out) or out <= 0.0:
+        raise TrainingInputError(f"{name} must be a finite number > 0, got {value!r}")
+    return out
+
+
+def _build_network(n_features: int, n_bins: int, hidden: Sequence[int], activation: str):
+    import keras
+
+    layers = [keras.Input((n_features,))]
+    layers += [keras.layers.Dense(int(u), activation=activation) for u in hidden]
+    layers.append(keras.layers.Dense(n_bins))  # logits
+    return keras.Sequential(layers)
+
+
+def _inferno_model_class():
+    """The Keras model class (defined lazily so importing this module does not import Keras)."""
+    import keras
+    import tensorflow as tf
+
+    class InfernoModel(keras.Model):
+        """Network + INFERNO loss in ``train_step``; ``call`` returns the logits."""
+
+        def __init__(self, network, *, mean, scale, nuisances, temperature, s, b, **kwargs):
+            super().__init__(**kwargs)
+            self.network = network
+            self._mean = tf.constant(mean, tf.float32)
+            self._scale = tf.constant(scale, tf.float32)
+            self._nuisances = tuple(nuisances)
+            self._temperature = float(temperature)
+            self._s = float(s)
+            self._b = float(b)
+            n_features = len(mean)
+            self._onehot = [
+                tf.constant(np.eye(n_features)[nu.feature], tf.float32)
+                if nu.feature is not None
+                else None
+                for nu in self._nuisances
+            ]
+            self._loss_tracker = keras.metrics.Mean(name="loss")
+
+        def call(self, x, training=False):
+            return self.network((x - self._mean) / self._scale, training=training)
+
+        @property
+        def metrics(self):
+            return [self._loss_tracker]
+
+        def _moved(self, x, theta):
+            """Background events at nuisance values ``theta`` (differentiable)."""
+            for i, nu in enumerate(self._nuisances):
+                if nu.kind == "shift":
+                    x = x + (theta[i] - nu.nominal) * self._onehot[i]
+                elif nu.kind == "scale":
+                    x = x * (1.0 + (theta[i] / nu.nominal - 1.0) * self._onehot[i])
+                elif nu.kind == "rate":
+                    x = x * (1.0 + (nu.nominal / theta[i] - 1.0) * self._onehot[i])
+            return x
+
+        def _template(self, x, w, training):
+            p = tf.nn.softmax(self(x, training=training) / self._temperature, axis=-1)
+            return tf.reduce_sum(w[:, None] * p, axis=0) / (tf.reduce_sum(w) + 1e-12)
+
+        def inferno_loss(self, x, y, sw, training=False):
+            """Expected variance of ``s`` with nuisances profiled, and the Fisher matrix."""
+            y = tf.reshape(tf.cast(y, tf.float32), [-1])
+            sw = tf.ones_like(y) if sw is None else tf.reshape(tf.cast(sw, tf.float32), [-1])
+            w_sig, w_bkg = sw * y, sw * (1.0 - y)
+            t_sig = self._template(x, w_sig, training)
+            theta = tf.constant([nu.nominal for nu in self._nuisances] or [0.0], tf.float32)
+            jvps = {}
+            t_bkg = None
+            for i, nu in enumerate(self._nuisances):
+                if nu.kind == "yield":
+                    continue
+                tangent = tf.one_hot(i, len(self._nuisances), dtype=tf.float32)
+                with tf.autodiff.ForwardAccumulator(theta, tangent) as acc:
+                    t_moved = self._template(self._moved(x, theta), w_bkg, training)
+                t_bkg = t_moved if t_bkg is None else t_bkg  # at theta = nominal
+                jvps[i] = self._b * acc.jvp(t_moved)
+            if t_bkg is None:
+                t_bkg = self._template(x, w_bkg, training)
+            jac = [t_sig] + [
+                jvps[i] if i in jvps else self._b / nu.nominal * t_bkg
+                for i, nu in enumerate(self._nuisances)
+            ]
+            jac = tf.stack(jac)  # (n_params, n_bins)
+            nu_exp = self._s * t_sig + self._b * t_bkg + 1e-6
+            fisher = tf.matmul(jac / nu_exp, jac, transpose_b=True)
+            constraints = [0.0] + [
+                0.0 if nu.constraint is None else 1.0 / nu.constraint**2 for nu in self._nuisances
+            ]
+            fisher = fisher + tf.linalg.diag(tf.constant(constraints, tf.float32))
+            cov = tf.linalg.inv(fisher)
+            return cov[0, 0], fisher
+
+        def train_step(self, data):
+            x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+            with tf.GradientTape() as tape:
+                loss, _ = self.inferno_loss(x, y, sw, training=True)
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(grads, self.trainable_variables)
+            self._loss_tracker.update_state(loss)
+            return {"loss": self._loss_tracker.result()}
+
+        def test_step(self, data):
+            x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+            loss, _ = self.inferno_loss(x, y, sw, training=False)
+            self._loss_tracker.update_state(loss)
+            return {"loss": self._loss_tracker.result()}
+
+    return InfernoModel
+
+
+class InfernoClassifier(BaseEstimator):
+    """A neural summary statistic trained to minimise the expected uncertainty on the signal.
+
+    Parameters
+    ----------
+    n_bins : int, default 10
+        Softmax outputs, i.e. bins of the summary histogram.
+    hidden_units : sequence of int, default (100, 100)
+        Dense hidden layers.
+    activation : str, default "relu"
+        Hidden-layer activation.
+    temperature : float, default 0.1
+        Softmax temperature in training (the paper's 0.1); ``predict_proba`` uses it too.
+    nuisances : sequence of Nuisance, default ()
+        Nuisances of the background model, profiled in the loss (e.g.
+        :func:`~analysis_lib.training.asimov.inferno_toy_nuisances`). The training
+        background must be generated at their ``nominal`` values.
+    signal_yield, background_yield : float, default 50, 1000
+        Expected signal and background counts ``s`` and ``b`` of the analysis.
+    epochs : int, default 50
+    batch_size : int, default 2000
+        Events per step; each batch must hold signal and background (shuffled input).
+    learning_rate : float, default 1e-3
+        Adam step size at the start.
+    learning_rate_decay : float, default 1.0
+        Step size at the end of training, as a fraction of ``learning_rate``, reached by a
+        cosine decay over all steps (1.0: constant).
+    validation_fraction : float, default 0.0
+        Held-out fraction whose loss is recorded as ``val_loss`` in ``history_``.
+    seed : int, optional
+        Seeds Python, NumPy and TensorFlow (``keras.utils.set_random_seed``) in ``fit``.
+    verbose : int, default 0
+        Keras verbosity.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network with its INFERNO ``train_step``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had column names.
+    history_ : dict of list of float
+        Training (and validation) loss per epoch: the expected variance of ``s``.
+
+    Notes
+    -----
+    ``fit(X, y, sample_weight)``: ``y`` is 1 for signal and 0 for background; weights must
+    be >= 0 (they define templates, normalised per class to the yields). Events of each
+    class should be numerous in every batch: the templates are batch estimates.
+    GPU: TensorFlow places the model on a visible GPU by itself, else on the CPU.
+    """
+
+    def __init__(
+        self,
+        n_bins: int = 10,
+        hidden_units: Sequence[int] = (100, 100),
+        activation: str = "relu",
+        temperature: float = 0.1,
+        nuisances: Sequence[Nuisance] = (),
+        signal_yield: float = 50.0,
+        background_yield: float = 1000.0,
+        epochs: int = 50,
+        batch_size: int = 2000,
+        learning_rate: float = 1e-3,
+        learning_rate_decay: float = 1.0,
+        validation_fraction: float = 0.0,
+        seed: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_bins = n_bins
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.temperature = temperature
+        self.nuisances = nuisances
+        self.signal_yield = signal_yield
+        self.background_yield = background_yield
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
+        self.validation_fraction = validation_fraction
+        self.seed = seed
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+
+    def _check_params(self) -> None:
+        _positive_int("n_bins", self.n_bins)
+        if self.n_bins < 2:
+            raise TrainingInputError(f"n_bins must be >= 2, got {self.n_bins!r}")
+        for u in self.hidden_units:
+            _positive_int("hidden_units", u)
+        _positive_float("temperature", self.temperature)
+        _positive_float("signal_yield", self.signal_yield)
+        _positive_float("background_yield", self.background_yield)
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _positive_float("learning_rate", self.learning_rate)
+        if not 0.0 <= float(self.learning_rate_decay) <= 1.0:
+            raise TrainingInputError(
+                f"learning_rate_decay must be in [0, 1], got {self.learning_rate_decay!r}"
+            )
+        if not 0.0 <= float(self.validation_fraction) < 1.0:
+            raise TrainingInputError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
+            )
+        check_nuisances(self.nuisances)
+
+    def _make_model(self, n_features: int, total_steps: int = 0):
+        import keras
+
+        network = _build_network(n_features, self.n_bins, self.hidden_units, self.activation)
+        model = _inferno_model_class()(
+            network,
+            mean=self.feature_mean_,
+            scale=self.feature_scale_,
+            nuisances=self.nuisances,
+            temperature=self.temperature,
+            s=self.signal_yield,
+            b=self.background_yield,
+        )
+        model(np.zeros((1, n_features), np.float32))
+        lr: Any = float(self.learning_rate)
+        if total_steps > 0 and float(self.learning_rate_decay) < 1.0:
+            lr = keras.optimizers.schedules.CosineDecay(
+                lr, decay_steps=total_steps, alpha=float(self.learning_rate_decay)
+            )
+        model.compile(optimizer=keras.optimizers.Adam(lr))
+        return model
+
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> InfernoClassifier:
+        """Train on signal (``y == 1``) and background (``y == 0``) events; returns ``self``."""
+        import keras
+
+        self._check_params()
+        values, names = feature_matrix(X)
+        yv = labels(y, values.shape[0])
+        w = sample_weights(sample_weight, values.shape[0])
+        if np.any(w < 0):
+            row = int(np.flatnonzero(w < 0)[0])
+            raise TrainingInputError(
+                f"sample_weight must be >= 0 for INFERNO templates, got {w[row]!r} at row {row}"
+            )
+        check_nuisances(self.nuisances, values.shape[1])
+        if self.seed is not None:
+            keras.utils.set_random_seed(int(self.seed))
+        self.n_features_in_ = values.shape[1]
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.feature_mean_ = values.mean(axis=0)
+        self.feature_scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
+        x32, y32, w32 = values.astype(np.float32), yv.astype(np.float32), w.astype(np.float32)
+        validation = None
+        if self.validation_fraction > 0:
+            rng = np.random.default_rng(self.seed)
+            order = rng.permutation(len(x32))
+            n_val = max(1, round(self.validation_fraction * len(x32)))
+            val, tr = order[:n_val], order[n_val:]
+            validation = (x32[val], y32[val], w32[val])
+            x32, y32, w32 = x32[tr], y32[tr], w32[tr]
+        steps = math.ceil(len(x32) / int(self.batch_size)) * int(self.epochs)
+        self.model_ = self._make_model(values.shape[1], steps)
+        hist = self.model_.fit(
+            x32,
+            y32,
+            sample_weight=w32,
+            batch_size=int(self.batch_size),
+            epochs=int(self.epochs),
+            shuffle=True,
+            validation_data=validation,
+            verbose=self.verbose,
+        )
+        self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        return self
+
+    # --------------------------------------------------------------- prediction
+
+    def _checked(self, X: ArrayLike) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        values, names = feature_matrix(X)
+        fitted = getattr(self, "feature_names_in_", None)
+        values = align_features(
+            values,
+            names,
+            None if fitted is None else list(fitted),
+            self.n_features_in_,
+            owner=type(self).__name__,
+        )
+        return values.astype(np.float32)
+
+    def decision_function(self, X: ArrayLike) -> FloatArray:
+        """Logits of the bins, shape (n, n_bins)."""
+        x = self._checked(X)
+        return np.asarray(self.model_.predict(x, batch_size=65536, verbose=0), np.float64)
+
+    def predict_proba(self, X: ArrayLike) -> FloatArray:
+        """Softmax over the bins at the training ``temperature``, shape (n, n_bins)."""
+        z = self.decision_function(X) / float(self.temperature)
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: ArrayLike) -> NDArray[np.int64]:
+        """The bin of each event (argmax of the softmax), integers in ``[0, n_bins)``."""
+        return np.argmax(self.decision_function(X), axis=1).astype(np.int64)
+
+    def expected_variance(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
+        """The training loss (soft-histogram expected variance of ``s``) on a sample."""
+        x = self._checked(X)
+        yv = labels(y, x.shape[0]).astype(np.float32)
+        w = sample_weights(sample_weight, x.shape[0]).astype(np.float32)
+        loss, _ = self.model_.inferno_loss(x, yv, w)
+        return float(loss)
+
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_weights"] = [np.asarray(v) for v in model.network.get_weights()]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("_weights", None)
+        self.__dict__.update(state)
+        if weights is not None:
+            self.model_ = self._make_model(self.n_features_in_)
+            self.model_.network.set_weights(weights)
