@@ -138,6 +138,17 @@ def test_builder_is_pure_data_and_classifies_modifiers():
     np.testing.assert_allclose(asimov_data(model)[: len(SIG)], SIG + BKG)
 
 
+def test_staterror_on_named_samples_only():
+    sig = Template(EDGES, SIG)  # no sumw2: fine when only the background gets staterror
+    bkg = Template(EDGES, BKG, sumw2=BKG / 9)
+    ws = build_workspace(sig, bkg, staterror=["background"])
+    assert "staterror" not in _modifiers(ws, "signal")
+    assert _modifiers(ws, "background")["staterror"]["data"] == pytest.approx(np.sqrt(BKG) / 3)
+    assert expected_discovery_significance(ws) < expected_discovery_significance(
+        build_workspace(sig, bkg)
+    )
+
+
 def test_several_backgrounds_and_extra_variation_names():
     sig = Template(EDGES, SIG)
     bkgs = {
@@ -262,13 +273,17 @@ def test_one_bin_normalisation_uncertainty_approaches_ams1():
         ),
         (
             lambda: build_workspace(Template(EDGES, SIG), Template(EDGES, BKG), staterror=True),
-            r"staterror=True needs the sum of squared weights of sample 'signal'",
+            r"staterror needs the sum of squared weights of sample 'signal'",
         ),
         (
             lambda: build_workspace(Template(EDGES, SIG), Template(EDGES, BKG), poi_bounds=(2, 5)),
             r"poi_bounds must be finite, low < high, and contain 1",
         ),
         (lambda: build_workspace(Template(EDGES, SIG), {}), "no background samples"),
+        (
+            lambda: build_workspace(Template(EDGES, SIG), Template(EDGES, BKG), staterror=["bkg"]),
+            r"unknown samples \['bkg'\]; the samples are \['background', 'signal'\]",
+        ),
         (lambda: Template(EDGES, BKG[:3]), r"nominal has 3 bins, the template has 5"),
         (
             lambda: Template(EDGES, BKG, variations={"jes": (BKG, BKG[:2])}),

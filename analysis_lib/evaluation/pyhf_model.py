@@ -126,8 +126,9 @@ def _modifiers(
     if staterror:
         if template.sumw2 is None:
             raise ValueError(
-                f"staterror=True needs the sum of squared weights of sample {sample!r} "
-                "(Template.sumw2); make the template with make_template or pass sumw2"
+                f"staterror needs the sum of squared weights of sample {sample!r} "
+                "(Template.sumw2): make the template with make_template, pass sumw2, or "
+                "name only the samples that have it (staterror=['background'])"
             )
         mods.append(
             {"name": "staterror", "type": "staterror", "data": np.sqrt(template.sumw2).tolist()}
@@ -139,7 +140,7 @@ def build_workspace(
     signal: Template,
     backgrounds: Template | Mapping[str, Template],
     *,
-    staterror: bool = False,
+    staterror: bool | Iterable[str] = False,
     known_variations: Iterable[str] | None = None,
     norm_rtol: float = 1e-6,
     channel: str = "score",
@@ -153,8 +154,9 @@ def build_workspace(
         The signal sample; its yield is scaled by ``mu``.
     backgrounds : Template or mapping of str to Template
         One background (named ``background``) or several, by name.
-    staterror : bool
-        Add the MC statistical uncertainty per bin (needs ``sumw2`` on every template).
+    staterror : bool or iterable of str
+        Add the MC statistical uncertainty per bin: to every sample (``True``) or to the
+        named ones (``["background"]``, ``["signal", "ttbar"]``); each needs ``sumw2``.
     known_variations : iterable of str, optional
         The accepted variation names; default :func:`known_variation_sources` (the columnar
         pipeline's ``jes``, ``jer``, ``btag_sf``, ``lepton_sf``).
@@ -204,6 +206,16 @@ def build_workspace(
     if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 1.0 <= hi and lo < hi):
         raise ValueError(f"poi_bounds must be finite, low < high, and contain 1; got {poi_bounds}")
     known = set(known_variation_sources() if known_variations is None else known_variations)
+    names = {"signal", *backgrounds}
+    if isinstance(staterror, bool):
+        with_stat = names if staterror else set()
+    else:
+        with_stat = {staterror} if isinstance(staterror, str) else set(staterror)
+        if with_stat - names:
+            raise ValueError(
+                f"staterror names unknown samples {sorted(with_stat - names)}; "
+                f"the samples are {sorted(names)}"
+            )
 
     edges = signal.edges
     for name, template in backgrounds.items():
@@ -238,7 +250,9 @@ def build_workspace(
             "data": signal.nominal.tolist(),
             "modifiers": [
                 {"name": POI, "type": "normfactor", "data": None},
-                *_modifiers("signal", signal, known=known, norm_rtol=rtol, staterror=staterror),
+                *_modifiers(
+                    "signal", signal, known=known, norm_rtol=rtol, staterror="signal" in with_stat
+                ),
             ],
         }
     ]
@@ -248,7 +262,7 @@ def build_workspace(
                 "name": str(name),
                 "data": template.nominal.tolist(),
                 "modifiers": _modifiers(
-                    name, template, known=known, norm_rtol=rtol, staterror=staterror
+                    name, template, known=known, norm_rtol=rtol, staterror=name in with_stat
                 ),
             }
         )
