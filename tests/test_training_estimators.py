@@ -209,3 +209,20 @@ def test_gpu_training_matches_cpu() -> None:
     if tensorflow_gpus():
         k = KerasClassifier(hidden_units=(8,), epochs=2, device="auto").fit(X, y)
         assert k.device_ == "/GPU:0"
+
+
+def _tiny_model(n_features: int):
+    import keras
+
+    inputs = keras.Input(shape=(n_features,))
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="only")(inputs))
+
+
+def test_keras_custom_model_fn_is_used_and_pickles() -> None:
+    X, y = data(300)
+    clf = KerasClassifier(model_fn=_tiny_model, epochs=2, validation_fraction=0).fit(X, y)
+    assert [layer.name for layer in clf.model_.layers][-1] == "only"
+    assert clf.model_.count_params() == 4  # 3 weights + bias: the custom net, not the default
+    again = cloudpickle.loads(cloudpickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params()["model_fn"] is _tiny_model

@@ -159,7 +159,10 @@ def test_plot_auc_vs_parameter(xgb_pnn) -> None:
     matplotlib.use("Agg")
     X, y, _ = make_pnn_toy(200, [-1.0, 1.0], seed=6)
     ax = xgb_pnn.plot_auc_vs_parameter(frame(X), y, reference=[0.95, 0.95])
-    assert ax is not None
+    table = xgb_pnn.auc_vs_parameter(frame(X), y)
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [-1.0, 1.0])
+    np.testing.assert_allclose(line.get_ydata(), table["auc"])
 
 
 def test_paper_toy_small_network_interpolates() -> None:
