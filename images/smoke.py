@@ -3,7 +3,8 @@
 Checks, in a few seconds on one core:
 
 1. the stack imports (Jupyter, Dask and its backends, the columnar and ML libraries, and
-   every subpackage of ``analysis_lib`` and ``hepml_hub``);
+   every subpackage of ``analysis_lib`` and ``hepml_hub``), and every installed
+   distribution's requirements are met;
 2. a tiny Keras 3 model (TensorFlow backend) and a tiny XGBoost model train and predict;
 3. GPUs, as NVML, TensorFlow and XGBoost each see them (reported, never guessed).
 
@@ -47,6 +48,9 @@ STACK = (
 )  # fmt: skip
 #: Our own packages: every subpackage of these is imported.
 PROJECT = ("analysis_lib", "hepml_hub")
+#: Distributions that stand in for a locked one: in the GPU image the ``tensorflow`` wheel
+#: (CUDA) replaces the lock's ``tensorflow-cpu`` at the same version.
+SUBSTITUTES = {"gpu": {"tensorflow-cpu": "tensorflow"}, "cpu": {}}
 
 
 class Smoke:
@@ -91,6 +95,35 @@ def import_project() -> list[str]:
             importlib.import_module(info.name)
             imported.append(info.name)
     return imported
+
+
+def requirements_met(substitutes: dict[str, str]) -> dict[str, int]:
+    """Every installed distribution's requirements are installed, at a matching version."""
+    import importlib.metadata
+
+    from packaging.markers import default_environment
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    installed = {
+        canonicalize_name(d.metadata["Name"]): d for d in importlib.metadata.distributions()
+    }
+    environment = {**default_environment(), "extra": ""}
+    problems = []
+    for name, dist in sorted(installed.items()):
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker and not requirement.marker.evaluate(environment):
+                continue
+            wanted = canonicalize_name(requirement.name)
+            found = installed.get(wanted) or installed.get(substitutes.get(wanted, ""))
+            if found is None:
+                problems.append(f"{name} requires {requirement}: not installed")
+            elif not requirement.specifier.contains(found.version, prereleases=True):
+                problems.append(f"{name} requires {requirement}: {found.version} installed")
+    if problems:
+        raise RuntimeError("; ".join(problems[:10]))
+    return {"distributions": len(installed)}
 
 
 def nvml_gpus() -> dict[str, Any]:
@@ -183,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke.report["stack"] = args.stack
     smoke.check("imports", import_stack)
     smoke.check("project", import_project)
+    smoke.check("requirements", lambda: requirements_met(SUBSTITUTES[args.stack]))
     nvml = smoke.check("nvml", nvml_gpus) or {"count": 0}
     tf_gpu = smoke.check("tensorflow_gpu", tensorflow_gpus) or {}
     xgb = smoke.check("xgboost_build", xgboost_build) or {}

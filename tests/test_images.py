@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -347,6 +348,32 @@ def test_smoke_script_fails_without_the_stack():
     failed = {f.split(":")[0] for f in report["failures"]}
     assert {"imports", "project", "keras_fit", "xgboost_fit"} <= failed
     assert report["gpu_detected"]["nvml"] == 0
+
+
+def _load_smoke():
+    spec = importlib.util.spec_from_file_location("hepml_images_smoke", IMAGES / "smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_distribution(root: Path, name: str, requires: list[str]) -> None:
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    (info / "METADATA").write_text("\n".join(lines + [f"Requires-Dist: {r}" for r in requires]))
+
+
+def test_smoke_requirement_check(tmp_path, monkeypatch):
+    smoke = _load_smoke()
+    assert smoke.requirements_met({})["distributions"] > 100  # the project environment is whole
+    _fake_distribution(tmp_path, "hepml-fake-gpu", ["hepml-fake-cpu-wheel>=1", "numpy"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="hepml-fake-gpu requires hepml-fake-cpu-wheel>=1"):
+        smoke.requirements_met({})
+    # a substitute stands in for a missing distribution, as tensorflow does for tensorflow-cpu
+    assert smoke.requirements_met({"hepml-fake-cpu-wheel": "numpy"})
+    assert smoke.SUBSTITUTES["gpu"] == {"tensorflow-cpu": "tensorflow"}
 
 
 @pytest.mark.gpu

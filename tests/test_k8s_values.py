@@ -11,6 +11,7 @@ import ast
 import copy
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -18,6 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from traitlets.config import Config
+
+from analysis_lib.compute.gateway import declared_options
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "k8s" / "hepml-hub"
@@ -178,11 +181,12 @@ def test_gateway_extra_config_defines_options_and_caps(values):
                 assigned[ast.unparse(node.targets[0])] = node.value
             if (
                 isinstance(node, ast.Call)
-                and ast.unparse(node.func) in ("Integer", "Float")
+                and ast.unparse(node.func) in ("Integer", "Float", "String", "Mapping")
                 and isinstance(node.args[0], ast.Constant)
             ):
                 options.append(node.args[0].value)
-    assert options == ["worker_cores", "worker_memory", "worker_gpus"]
+    # exactly what the session side (analysis_lib.compute.gateway) sends
+    assert options == list(declared_options())
     for key in (
         "c.Backend.cluster_options",
         "c.ClusterConfig.cluster_max_workers",
@@ -198,6 +202,57 @@ def test_gateway_extra_config_defines_options_and_caps(values):
         kw.arg: ast.unparse(kw.value) for kw in assigned["c.Backend.cluster_options"].keywords
     }
     assert handler == {"handler": "hepml_worker_settings"}
+
+
+class GatewayUser:
+    """What the handler reads of dask-gateway-server's User: the name and the groups."""
+
+    def __init__(self, name: str, groups: list[str]):
+        self.name, self.groups = name, groups
+
+
+def gateway_handler(values: dict, monkeypatch) -> Callable:
+    """The options handler of the gateway snippet, without dask-gateway-server's imports."""
+    images = values["images"]
+    monkeypatch.setenv("HEPML_WORKER_IMAGE_CPU", images["cpu"])
+    monkeypatch.setenv("HEPML_WORKER_IMAGE_GPU", images["gpu"])
+    (snippet,) = values["dask-gateway"]["gateway"]["extraConfig"].values()
+    tree = ast.parse(snippet)
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.Import)
+        or (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name))
+    ]
+    namespace: dict = {}
+    exec(compile(ast.Module(body=kept, type_ignores=[]), "gateway", "exec"), namespace)
+    return namespace["hepml_worker_settings"]
+
+
+def test_gateway_handler_turns_options_into_worker_pods(values, monkeypatch):
+    handler = gateway_handler(values, monkeypatch)
+    images = values["images"]
+    asked = {"worker_cores": 2, "worker_memory": 8.0, "image": images["cpu"]}
+    cpu = handler(declared_options({**asked, "environment": {"A": "1"}}), GatewayUser("u", []))
+    assert cpu["image"] == images["cpu"] and cpu["environment"] == {"A": "1"}
+    assert (cpu["worker_cores"], cpu["worker_memory"]) == (2, "8.0G")
+    assert "worker_extra_container_config" not in cpu
+
+    gpu = handler(declared_options({**asked, "worker_gpus": 1}), GatewayUser("g", ["gpu"]))
+    assert gpu["image"] == images["gpu"]
+    assert gpu["worker_extra_container_config"]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    pod = gpu["worker_extra_pod_config"]
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert (
+        pod["nodeSelector"]
+        == values["jupyterhub"]["hub"]["config"]["HepmlKubeSpawner"]["gpu_node_selector"]
+    )
+    assert gpu["environment"]["DASK_DISTRIBUTED__WORKER__RESOURCES__GPU"] == "1"
+
+    with pytest.raises(ValueError, match="only members of the 'gpu' group"):
+        handler(declared_options({**asked, "worker_gpus": 1}), GatewayUser("u", []))
+    with pytest.raises(ValueError, match="image 'evil/miner:1'"):
+        handler(declared_options({**asked, "image": "evil/miner:1"}), GatewayUser("u", []))
 
 
 # -- plain manifests of the chart's own templates ---------------------------------------
