@@ -227,6 +227,15 @@ def test_systematics_lower_the_significance_and_widen_sigma_mu():
     assert z_both < min(results["normsys"].z0, results["histosys"].z0)
 
 
+def test_profile_and_hessian_widths_agree_for_large_counts():
+    sig, bkg = 10 * SIG, 10 * BKG
+    template = Template(EDGES, bkg, variations={"btag_sf": (1.05 * bkg, 0.95 * bkg)})
+    ws = build_workspace(Template(EDGES, sig), template)
+    hessian = expected_mu_uncertainty(ws)
+    profile = expected_mu_uncertainty(ws, method="profile")
+    assert profile == pytest.approx(hessian, rel=0.01)
+
+
 def test_one_bin_normalisation_uncertainty_approaches_ams1():
     # a Gaussian-constrained normalisation and Cowan's auxiliary-measurement formula are
     # different models that agree as the uncertainty becomes small

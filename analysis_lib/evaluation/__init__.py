@@ -31,7 +31,7 @@ systematics. A toy: 2000 signal events (weight 0.01 each: 20 expected) and 20000
 background events (weight 0.05: 1000 expected) with Beta-distributed scores.
 
 >>> import numpy as np
->>> from analysis_lib.evaluation import (ams1, build_workspace, expected_sensitivity,
+>>> from analysis_lib.evaluation import (ams, ams1, build_workspace, expected_sensitivity,
 ...                                      make_template, roc_auc, scan_thresholds)
 >>> rng = np.random.default_rng(7)
 >>> y = np.r_[np.ones(2000), np.zeros(20000)]
@@ -46,6 +46,9 @@ uncertainty, keeping at least 5 expected background events above the cut:
 >>> scan = scan_thresholds(y, scores, sample_weight=w)
 >>> round(scan.best_threshold, 3), round(scan.best_value, 3)
 (0.708, 2.413)
+>>> s, b = scan.s[scan.best_index], scan.b[scan.best_index]  # weighted yields above the cut
+>>> round(float(s), 2), round(float(b), 2), round(ams(s, b), 3), round(ams(s, b, b_reg=0), 3)
+(11.35, 8.65, 2.413, 3.29)
 >>> scan1 = scan_thresholds(y, scores, sample_weight=w, min_background=5.0,
 ...                         metric=lambda s, b: ams1(s, b, 0.1 * b))
 >>> round(scan1.best_threshold, 3), round(scan1.best_value, 3)
