@@ -143,6 +143,10 @@ def test_onnx_export_of_a_parameterised_network(tmp_path: Path) -> None:
     path = export_onnx(pnn, tmp_path / "pnn.onnx")
     probe = frame.assign(theta=0.5)
     np.testing.assert_allclose(onnx_predict_proba(path, probe), pnn.predict_proba(probe), atol=2e-5)
+    # the same wrapper (a Keras model inside) through save/load
+    again = load_model(save_model(pnn, tmp_path / "pnn.hepml.zip"))
+    np.testing.assert_array_equal(again.predict_proba(probe), pnn.predict_proba(probe))
+    assert read_metadata(tmp_path / "pnn.hepml.zip")["files"]["native"] == "model.keras"
 
 
 def test_export_refuses_unfitted_or_foreign_models(tmp_path: Path) -> None:
