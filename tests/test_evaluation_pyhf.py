@@ -286,7 +286,7 @@ def test_one_bin_normalisation_uncertainty_approaches_ams1():
         ),
         (
             lambda: build_workspace(Template(EDGES, SIG), Template(EDGES, BKG), poi_bounds=(2, 5)),
-            r"poi_bounds must be finite, low < high, and contain 1",
+            r"poi_bounds must be finite and contain 0 and 1; got \(2, 5\)",
         ),
         (lambda: build_workspace(Template(EDGES, SIG), {}), "no background samples"),
         (

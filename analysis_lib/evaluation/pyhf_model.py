@@ -165,7 +165,7 @@ def build_workspace(
     channel : str
         Name of the channel.
     poi_bounds : (float, float)
-        Allowed range of ``mu``; must contain 1.
+        Allowed range of ``mu``; must contain 0 (the discovery test) and 1 (the Asimov data).
 
     Returns
     -------
@@ -203,8 +203,8 @@ def build_workspace(
     if "signal" in backgrounds:
         raise ValueError("a background sample cannot be named 'signal'")
     lo, hi = (float(v) for v in poi_bounds)
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 1.0 <= hi and lo < hi):
-        raise ValueError(f"poi_bounds must be finite, low < high, and contain 1; got {poi_bounds}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= 0.0 and hi >= 1.0):
+        raise ValueError(f"poi_bounds must be finite and contain 0 and 1; got {poi_bounds}")
     known = set(known_variation_sources() if known_variations is None else known_variations)
     names = {"signal", *backgrounds}
     if isinstance(staterror, bool):
