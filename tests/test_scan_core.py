@@ -39,7 +39,7 @@ def client():
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             env={"OMP_NUM_THREADS": "1"},
         ) as cluster,
         Client(cluster) as c,

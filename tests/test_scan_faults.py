@@ -30,16 +30,23 @@ def _cluster(**config):
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             env={"OMP_NUM_THREADS": "1"},
         )
     return cluster
 
 
-@pytest.fixture
-def client():
+@pytest.fixture(scope="module")
+def shared_client():
     with _cluster() as cluster, Client(cluster) as c:
         yield c
+
+
+@pytest.fixture
+def client(shared_client):
+    """The module's cluster with both workers up (a previous test killed some)."""
+    wait_for_workers(shared_client, 2)
+    return shared_client
 
 
 def trained(params, data):
@@ -118,6 +125,8 @@ def test_sigkill_twice_every_trial_once(tmp_path, client):
     assert len(list((tmp_path / "store" / "trials").glob("*.json"))) == N_TRIALS
     # every trial executed at least once; the killed ones possibly again
     assert set(executions(log)) == set(range(N_TRIALS))
+    # trials that were on a killed worker count an extra attempt (each worker had some)
+    assert df["attempts"].max() >= 2 and (df["attempts"] >= 1).all()
     # trials finished on restarted workers after the second kill
     survivors = set(df["worker"]) - set(original)
     assert survivors, df["worker"]

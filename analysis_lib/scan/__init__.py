@@ -18,7 +18,7 @@ Examples
 ...         trial.report(params["x"] * step, step)
 ...     return params["x"] ** 2
 >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-...                   dashboard_address=None) as cluster, Client(cluster) as client:
+...                   dashboard_address=":0") as cluster, Client(cluster) as client:
 ...     with tempfile.TemporaryDirectory() as store:
 ...         result = scan(objective, {"x": Float(-1, 1)}, n_trials=4, sampler="random",
 ...                       seed=1, store=store, client=client, progress=False)

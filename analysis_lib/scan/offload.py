@@ -12,7 +12,7 @@ Examples
 >>> from distributed import Client, LocalCluster
 >>> from sklearn.linear_model import LogisticRegression
 >>> X = np.r_[np.zeros((10, 1)), np.ones((10, 1))]; y = np.r_[np.zeros(10), np.ones(10)]
->>> with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, \\
+>>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, \\
 ...         Client(cluster) as client:
 ...     model = fit_remote(LogisticRegression(), X, y, client=client)
 >>> model.predict([[0.0], [1.0]]).tolist()

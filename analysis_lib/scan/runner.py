@@ -27,7 +27,7 @@ Examples
 >>> from distributed import Client, LocalCluster
 >>> from analysis_lib.scan import Int, scan
 >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-...                   dashboard_address=None) as cluster, Client(cluster) as client:
+...                   dashboard_address=":0") as cluster, Client(cluster) as client:
 ...     with tempfile.TemporaryDirectory() as store:
 ...         result = scan(lambda p: (p["x"] - 3) ** 2, {"x": Int(0, 5)}, n_trials=6,
 ...                       sampler="grid", seed=0, store=store, client=client, progress=False)
@@ -52,6 +52,7 @@ import optuna
 from optuna.trial import TrialState
 
 from .execution import TrialSpec, execute_trial
+from .losses import WorkerLosses
 from .objective import as_objective, is_estimator
 from .progress import Progress, make_progress
 from .pruning import PruningService
@@ -115,7 +116,7 @@ def _get_client(client: Any) -> tuple[Any, Callable[[], None]]:
 
     with contextlib.suppress(ValueError):
         return get_client(), lambda: None
-    cluster = LocalCluster(threads_per_worker=1, dashboard_address=None)
+    cluster = LocalCluster(threads_per_worker=1, dashboard_address=":0")
     new = Client(cluster)
 
     def close() -> None:
@@ -170,6 +171,7 @@ class _Scan:
         )
         self.channel = f"hepml-scan-{secrets.token_hex(6)}"
         self.pruning = PruningService(client, self.channel, self.lock) if pruner else None
+        self.recorded = store.ids()
         self.entries: dict[int, _Entry] = {}
         self.finished: dict[int, dict[str, Any]] = {}
         self.seen: set[str] = set()
@@ -283,7 +285,7 @@ class _Scan:
                 return
             self.entries[k] = entry
             self.next_number += 1
-            if self.store.has(entry.tid):  # resumed: told, never run again
+            if entry.tid in self.recorded:  # resumed: told, never run again
                 self.finished[k] = self.store.read_record(entry.tid)
                 continue
             if self.pruning:
@@ -291,21 +293,8 @@ class _Scan:
             self._submit(entry)
 
     # --- completion -----------------------------------------------------------------------------
-    def _suspicious(self, keys: list[str]) -> dict[str, int]:
-        """How many times each task was running on a worker that died (from the scheduler)."""
-
-        def count(dask_scheduler: Any, keys: list[str]) -> dict[str, int]:
-            tasks = dask_scheduler.tasks
-            return {k: tasks[k].suspicious for k in keys if k in tasks}
-
-        try:
-            return self.client.run_on_scheduler(count, keys=keys)
-        except Exception:
-            log.debug("could not read task retries from the scheduler", exc_info=True)
-            return {}
-
     def _record(self, entry: _Entry, record: dict[str, Any], model: Any, reruns: int) -> None:
-        if self.store.has(entry.tid):  # never twice (e.g. two attempts both returned)
+        if entry.tid in self.recorded:  # never twice (e.g. two attempts both returned)
             return
         record["attempts"] = entry.attempts + reruns
         if entry.errors:
@@ -313,6 +302,7 @@ class _Scan:
         if model is not None and self.keep_models and record["state"] == "done":
             self.store.write_model(entry.tid, model)
         self.store.write_record(record)
+        self.recorded.add(entry.tid)
         self.finished[entry.number] = record
         self.executed += 1
         if self.pruning:
@@ -334,25 +324,17 @@ class _Scan:
         }
         self._record(entry, record, None, 0)
 
-    def _handle(self, futures: list[Any]) -> None:
-        finished = [f for f in futures if f.status == "finished"]
-        reruns = self._suspicious([f.key for f in finished]) if finished else {}
-        for future in futures:
+    def _handle(self, batch: list[tuple[Any, Any]]) -> None:
+        for future, result in batch:
             entry = self.pending.pop(future)
             if future.status == "finished":
-                try:
-                    out = future.result()
-                except Exception as exc:
-                    self._retry(entry, exc)
-                    continue
-                self._record(entry, out["record"], out["model"], reruns.get(future.key, 0))
-                continue
-            try:
-                exc = future.exception()
-            except Exception as cancelled:
-                exc = cancelled
-            self._retry(entry, exc)
-            future.release()
+                # Dask re-ran the task after losing workers: count those runs too
+                reruns = self.losses.reruns([entry.key])
+                self._record(entry, result["record"], result["model"], reruns)
+            elif isinstance(result, tuple) and len(result) == 3:  # (type, exception, tb)
+                self._retry(entry, result[1])
+            else:  # cancelled, e.g. the scheduler restarted
+                self._retry(entry, result)
 
     def _retry(self, entry: _Entry, exc: BaseException) -> None:
         if isinstance(exc, DataMissingError) and entry.data_waits < MAX_DATA_WAITS:
@@ -378,8 +360,9 @@ class _Scan:
     def run(self) -> None:
         from distributed import as_completed
 
-        self.ac = as_completed()
+        self.ac = as_completed(with_results=True, raise_errors=False)
         self.progress.start(self.n_trials, self.direction)
+        self.losses = WorkerLosses(self.client)
         try:
             while True:
                 self._fill()
@@ -399,6 +382,7 @@ class _Scan:
             self.progress.close()
             if self.pruning:
                 self.pruning.close()
+            self.losses.close()
 
 
 def scan(

@@ -129,6 +129,16 @@ class TrialStore:
         """Whether trial ``tid`` has a record."""
         return self.record_path(tid).exists()
 
+    def ids(self) -> set[str]:
+        """The ids of all recorded trials (one directory listing)."""
+        if not self.trials_dir.exists():
+            return set()
+        return {
+            name[: -len(".json")]
+            for name in os.listdir(self.trials_dir)
+            if name.endswith(".json") and not name.startswith(".")
+        }
+
     def write_record(self, record: dict[str, Any]) -> None:
         """Write one trial's record atomically (replacing an older one for the same id)."""
         if record.get("state") not in STATES:

@@ -1,0 +1,412 @@
+"""Hyperparameter scans: ``analysis_lib.scan`` against a sequential loop and Optuna+Dask.
+
+Sixteen XGBoost trials (``--rows`` x ``--features`` synthetic table, default 50 000 x 20,
+``n_estimators=100``, ``n_jobs=1``, TPE over depth, learning rate, subsample and column
+subsample; fit on 75 %, ROC AUC on 25 %) are run, interleaved ``--repeats`` times, as:
+
+``scan``
+    :func:`analysis_lib.scan.scan` on a 2-worker :class:`~distributed.LocalCluster`
+    (processes, one thread each), a fresh trial store each time, models kept (the default);
+``sequential``
+    the very same 16 parameter sets (those the scan proposed) evaluated one after the
+    other in this process by the same objective;
+``optuna_dask``
+    Optuna with ``optuna_integration.DaskStorage`` on the same cluster: one study, two
+    ``study.optimize(n_trials=8)`` tasks, the table broadcast-scattered.
+
+Ratios from the medians: ``speedup = sequential / scan`` (target ≥ 1.9 on 2 cores),
+``vs_optuna = optuna_dask / scan`` (target ≥ 1.0). Orchestration overhead per trial,
+``(scan wall - Σ in-trial compute / workers) / trials`` (target ≤ 20 ms), where in-trial
+compute is the objective's time measured inside each trial; also reported against the
+sequential loop, ``(scan - sequential / workers) / trials`` (this one includes the load
+imbalance of the last trials), and the wall time per trial of ``--trivial`` trials of a
+trivial objective (pure orchestration, 2 workers).
+
+``--faults`` adds the failure to beat: a 16-point grid run by Optuna+DaskStorage (two
+``optimize`` tasks of 8) and by ``scan``, each with one worker SIGKILLed after 3 finished
+trials; recorded: trials per state, grid points never evaluated and evaluated more than once.
+
+Results go to ``benchmarks/results/scan.json`` (atomically) with every sample. Other
+processes on the machine skew the numbers; run it on a quiet machine::
+
+    .venv/bin/python -m benchmarks.scan
+    .venv/bin/python -m benchmarks.scan --repeats 3 --faults
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import machine_info, write_report  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "scan.json"
+SPEEDUP_TARGET = 1.9
+OVERHEAD_TARGET_MS = 20.0
+VS_OPTUNA_TARGET = 1.0
+
+
+def make_table(rows: int, features: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, features)).astype(np.float32)
+    w = rng.normal(size=features)
+    logit = X @ w / np.sqrt(features) + 0.5 * X[:, 0] * X[:, 1]
+    y = (logit + rng.logistic(size=rows) > 0).astype(np.int32)
+    return X, y
+
+
+def space() -> dict[str, Any]:
+    from analysis_lib.scan import Float, Int
+
+    return {
+        "max_depth": Int(3, 8),
+        "learning_rate": Float(0.03, 0.3, log=True),
+        "subsample": Float(0.6, 1.0),
+        "colsample_bytree": Float(0.6, 1.0),
+    }
+
+
+def estimator(trees: int) -> Any:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(n_estimators=trees, n_jobs=1, tree_method="hist")
+
+
+def run_scan(client: Any, data: Any, n: int, trees: int, seed: int) -> tuple[float, Any]:
+    from analysis_lib.scan import scan
+
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as store:
+        tic = time.perf_counter()
+        result = scan(
+            estimator(trees),
+            space(),
+            n_trials=n,
+            sampler="tpe",
+            seed=seed,
+            store=store,
+            client=client,
+            data=data,
+            scoring="roc_auc",
+            progress=False,
+        )
+        wall = time.perf_counter() - tic
+        df = result.to_dataframe()
+    assert (df["state"] == "done").all() and len(df) == n, df
+    return wall, df
+
+
+def run_sequential(data: Any, params: list[dict[str, Any]], trees: int, seed: int) -> float:
+    from analysis_lib.scan.objective import as_objective
+
+    objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed)
+    tic = time.perf_counter()
+    for p in params:
+        objective(p, data, None)
+    return time.perf_counter() - tic
+
+
+def _quiet_optuna() -> None:
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _optuna_task(study: Any, n: int, data: Any, trees: int, seed: int) -> int:
+    _quiet_optuna()
+    from analysis_lib.scan.objective import as_objective
+
+    objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed, keep_model=False)
+    names = list(space())
+
+    def optuna_objective(trial: Any) -> float:
+        params = {
+            "max_depth": trial.suggest_int("max_depth", 3, 8),
+            "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
+            "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.6, 1.0),
+        }
+        assert list(params) == names
+        return objective(params, data, None)[0]
+
+    study.optimize(optuna_objective, n_trials=n)
+    return n
+
+
+def run_optuna(client: Any, data_future: Any, n: int, trees: int, seed: int) -> float:
+    import optuna
+    from optuna_integration import DaskStorage
+
+    tic = time.perf_counter()
+    study = optuna.create_study(
+        storage=DaskStorage(client=client),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+    )
+    futures = [
+        client.submit(_optuna_task, study, n // 2, data_future, trees, seed, pure=False)
+        for _ in range(2)
+    ]
+    client.gather(futures)
+    wall = time.perf_counter() - tic
+    done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert len(done) == n, len(done)
+    return wall
+
+
+def run_trivial(client: Any, n: int) -> float:
+    from analysis_lib.scan import Float, scan
+
+    with tempfile.TemporaryDirectory(prefix="bench-scan-trivial-") as store:
+        tic = time.perf_counter()
+        scan(
+            lambda p: p["x"],
+            {"x": Float(0.0, 1.0)},
+            n_trials=n,
+            sampler="random",
+            seed=0,
+            store=store,
+            client=client,
+            progress=False,
+        )
+        return time.perf_counter() - tic
+
+
+# --- the failure to beat ---------------------------------------------------------------------
+
+
+def _grid_task(study: Any, n: int, log_dir: str) -> int:
+    _quiet_optuna()
+
+    def objective(trial: Any) -> float:
+        i = trial.suggest_int("i", 0, 15)
+        Path(log_dir, f"{i}-{trial.number}-{os.getpid()}").write_text("")
+        time.sleep(0.5)
+        return float(i)
+
+    study.optimize(objective, n_trials=n)
+    return n
+
+
+def _grid_objective(params: dict[str, Any], data: Any) -> float:
+    Path(data, f"{params['i']}-{os.getpid()}-{time.monotonic_ns()}").write_text("")
+    time.sleep(0.5)
+    return float(params["i"])
+
+
+def _kill_after(log_dir: Path, client: Any, finished: int, done: threading.Event) -> None:
+    """SIGKILL one worker once ``finished`` evaluations have started and some are done."""
+    pids = client.run(os.getpid)
+    while not done.is_set() and len(list(log_dir.iterdir())) < finished:
+        time.sleep(0.02)
+    if not done.is_set():
+        os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+
+
+def faults(client_factory: Any) -> dict[str, Any]:
+    import optuna
+    from optuna_integration import DaskStorage
+
+    from analysis_lib.scan import Int, scan
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-scan-faults-") as tmp:
+        log = Path(tmp, "optuna")
+        log.mkdir()
+        with client_factory() as client:
+            study = optuna.create_study(
+                storage=DaskStorage(client=client),
+                sampler=optuna.samplers.GridSampler({"i": list(range(16))}, seed=0),
+            )
+            done = threading.Event()
+            killer = threading.Thread(target=_kill_after, args=(log, client, 4, done))
+            killer.start()
+            futures = [client.submit(_grid_task, study, 8, str(log), pure=False) for _ in range(2)]
+            deadline = time.monotonic() + 120
+            errors = []
+            for f in futures:
+                try:
+                    f.result(timeout=max(1.0, deadline - time.monotonic()))
+                except Exception as exc:  # the repro records what went wrong
+                    errors.append(repr(exc))
+            done.set()
+            killer.join()
+            trials = study.get_trials()
+        evaluated = Counter(int(p.name.split("-")[0]) for p in log.iterdir())
+        out["optuna_dask"] = {
+            "states": dict(Counter(t.state.name for t in trials)),
+            "never_evaluated": sorted(set(range(16)) - set(evaluated)),
+            "evaluated_more_than_once": {i: c for i, c in sorted(evaluated.items()) if c > 1},
+            "task_errors": errors,
+        }
+
+        log = Path(tmp, "scan")
+        log.mkdir()
+        with client_factory() as client:
+            done = threading.Event()
+            killer = threading.Thread(target=_kill_after, args=(log, client, 4, done))
+            killer.start()
+            result = scan(
+                _grid_objective,
+                {"i": Int(0, 15)},
+                n_trials=16,
+                sampler="grid",
+                seed=0,
+                store=Path(tmp, "store"),
+                client=client,
+                data=str(log),
+                progress=False,
+            )
+            done.set()
+            killer.join()
+        evaluated = Counter(int(p.name.split("-")[0]) for p in log.iterdir())
+        df = result.to_dataframe()
+        out["scan"] = {
+            "states": dict(Counter(df["state"])),
+            "records": len(df),
+            "distinct_points_recorded": int(df["param_i"].nunique()),
+            "never_evaluated": sorted(set(range(16)) - set(evaluated)),
+            "evaluated_more_than_once": {i: c for i, c in sorted(evaluated.items()) if c > 1},
+        }
+    return out
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trivial", type=int, default=200)
+    parser.add_argument("--faults", action="store_true", help="also run the failure repro")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    _quiet_optuna()
+    workers = 2
+
+    def client_factory() -> Any:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env={"OMP_NUM_THREADS": "1"},
+        )
+        client = Client(cluster)
+
+        class Closing:
+            def __enter__(self) -> Any:
+                return client
+
+            def __exit__(self, *exc: Any) -> None:
+                client.close()
+                cluster.close()
+
+        return Closing()
+
+    X, y = make_table(args.rows, args.features)
+    data = (X, y)
+    samples: dict[str, list[float]] = {"scan": [], "sequential": [], "optuna_dask": []}
+    overhead_ms: list[float] = []
+    overhead_vs_seq_ms: list[float] = []
+    trivial_ms: list[float] = []
+    with client_factory() as client:
+        data_future = client.scatter(data, broadcast=True)
+        # warm up: imports on the workers and here, the first XGBoost fit
+        run_scan(client, data, 2, args.trees, seed=99)
+        run_optuna(client, data_future, 2, args.trees, seed=99)
+        run_sequential(data, [{"max_depth": 3}], args.trees, seed=99)
+        for r in range(args.repeats):
+            seed = 1000 + r
+            wall, df = run_scan(client, data, args.trials, args.trees, seed)
+            params = [
+                {k[len("param_") :]: v for k, v in row.items() if k.startswith("param_")}
+                for row in df.to_dict("records")
+            ]
+            seq = run_sequential(data, params, args.trees, seed)
+            opt = run_optuna(client, data_future, args.trials, args.trees, seed)
+            samples["scan"].append(wall)
+            samples["sequential"].append(seq)
+            samples["optuna_dask"].append(opt)
+            overhead_ms.append(1e3 * (wall - df["duration_s"].sum() / workers) / args.trials)
+            overhead_vs_seq_ms.append(1e3 * (wall - seq / workers) / args.trials)
+            trivial_ms.append(1e3 * run_trivial(client, args.trivial) / args.trivial)
+            print(
+                f"repeat {r}: scan {wall:.2f} s, sequential {seq:.2f} s, optuna+dask "
+                f"{opt:.2f} s, overhead {overhead_ms[-1]:.1f} ms/trial, trivial "
+                f"{trivial_ms[-1]:.1f} ms/trial",
+                flush=True,
+            )
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "settings": {
+            "rows": args.rows,
+            "features": args.features,
+            "trees": args.trees,
+            "trials": args.trials,
+            "repeats": args.repeats,
+            "workers": workers,
+            "threads_per_worker": 1,
+            "trivial_trials": args.trivial,
+        },
+        "samples_s": samples,
+        "summary_s": {k: _summary(v) for k, v in samples.items()},
+        "speedup": med["sequential"] / med["scan"],
+        "speedup_target": SPEEDUP_TARGET,
+        "vs_optuna": med["optuna_dask"] / med["scan"],
+        "vs_optuna_target": VS_OPTUNA_TARGET,
+        "overhead_ms_per_trial": statistics.median(overhead_ms),
+        "overhead_ms_per_trial_samples": overhead_ms,
+        "overhead_target_ms": OVERHEAD_TARGET_MS,
+        "overhead_vs_sequential_ms_per_trial": statistics.median(overhead_vs_seq_ms),
+        "trivial_ms_per_trial": statistics.median(trivial_ms),
+        "trivial_ms_per_trial_samples": trivial_ms,
+        "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
+        "caveat": "measured while other jobs shared the machine unless stated otherwise",
+    }
+    if args.faults:
+        report["faults"] = faults(client_factory)
+        print("faults:", report["faults"], flush=True)
+    write_report(args.output, report)
+    print(
+        f"speedup {report['speedup']:.2f}x (target >= {SPEEDUP_TARGET}), vs optuna+dask "
+        f"{report['vs_optuna']:.2f}x (target >= {VS_OPTUNA_TARGET}), overhead "
+        f"{report['overhead_ms_per_trial']:.1f} ms/trial (target <= {OVERHEAD_TARGET_MS}), "
+        f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
