@@ -9,7 +9,7 @@ from decimal import Decimal, getcontext
 import numpy as np
 import pytest
 
-from analysis_lib.evaluation import B_REG, ams, ams1, asimov_z0
+from analysis_lib.evaluation import B_REG, ams, ams1, asimov_z0, z_disc
 
 getcontext().prec = 50
 
@@ -28,6 +28,15 @@ def ref_ams(s: float, b: float, b_reg: float = 10.0) -> float:
 
 
 def ref_ams1(s: float, b: float, sigma_b: float) -> float:
+    """HiggsML AMS1, as printed: sqrt(2((s+b) ln((s+b)/b0) - s - b + b0) + (b-b0)^2/sb^2),
+    b0 = (b - sb^2 + sqrt((b - sb^2)^2 + 4 (s+b) sb^2)) / 2."""
+    s_, b_, v = _d(s), _d(b), _d(sigma_b) ** 2
+    b0 = (b_ - v + ((b_ - v) ** 2 + 4 * (s_ + b_) * v).sqrt()) / 2
+    inner = 2 * ((s_ + b_) * ((s_ + b_) / b0).ln() - s_ - b_ + b0) + (b_ - b0) ** 2 / v
+    return float(inner.sqrt())
+
+
+def ref_z_disc(s: float, b: float, sigma_b: float) -> float:
     """Cowan 2012, the formula as printed:
     sqrt(2((s+b) ln((s+b)(b+sb^2)/(b^2+(s+b)sb^2)) - (b^2/sb^2) ln(1 + sb^2 s/(b(b+sb^2)))))."""
     s_, b_, v = _d(s), _d(b), _d(sigma_b) ** 2
@@ -44,9 +53,16 @@ def test_ams_equals_the_higgsml_formula(s, b):
 
 @pytest.mark.parametrize(("s", "b"), CASES)
 @pytest.mark.parametrize("relative", [0.01, 0.1, 0.5, 2.0])
-def test_ams1_equals_the_cowan_formula(s, b, relative):
+def test_ams1_equals_the_higgsml_formula(s, b, relative):
     sigma_b = relative * b
     assert ams1(s, b, sigma_b) == pytest.approx(ref_ams1(s, b, sigma_b), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("s", "b"), CASES)
+@pytest.mark.parametrize("relative", [0.01, 0.1, 0.5, 2.0])
+def test_z_disc_equals_the_cowan_formula(s, b, relative):
+    sigma_b = relative * b
+    assert z_disc(s, b, sigma_b) == pytest.approx(ref_z_disc(s, b, sigma_b), rel=1e-9, abs=1e-12)
 
 
 def test_hand_computed_values_with_plain_math():
@@ -54,13 +70,16 @@ def test_hand_computed_values_with_plain_math():
     assert ams(10.0, 100.0) == pytest.approx(
         math.sqrt(2 * (120 * math.log(1 + 10 / 110) - 10)), rel=1e-12
     )
-    # s = 10, b = 100, sigma_b = 10
+    # s = 10, b = 100, sigma_b = 10: b0 = (b - v + sqrt((b - v)^2 + 4 (s + b) v)) / 2
     s, b, v = 10.0, 100.0, 100.0
+    b0 = (b - v + math.sqrt((b - v) ** 2 + 4 * (s + b) * v)) / 2
+    z1 = math.sqrt(2 * ((s + b) * math.log((s + b) / b0) - s - b + b0) + (b - b0) ** 2 / v)
+    assert ams1(s, b, 10.0) == pytest.approx(z1, rel=1e-9)
     z = math.sqrt(
         2 * ((s + b) * math.log((s + b) * (b + v) / (b * b + (s + b) * v)) - b * b / v
              * math.log(1 + v * s / (b * (b + v))))
     )  # fmt: skip
-    assert ams1(s, b, 10.0) == pytest.approx(z, rel=1e-9)
+    assert z_disc(s, b, 10.0) == pytest.approx(z, rel=1e-9)
 
 
 @pytest.mark.parametrize(("s", "b"), CASES)
@@ -69,6 +88,8 @@ def test_sigma_b_to_zero_is_the_asimov_formula(s, b):
     assert asimov_z0(s, b) == pytest.approx(z0, rel=1e-9)
     assert ams1(s, b, 0.0) == asimov_z0(s, b)
     assert ams1(s, b, 1e-7 * b) == pytest.approx(z0, rel=1e-9)
+    assert z_disc(s, b, 0.0) == asimov_z0(s, b)
+    assert z_disc(s, b, 1e-7 * b) == pytest.approx(z0, rel=1e-9)
     assert ams(s, b, b_reg=0.0) == pytest.approx(z0, rel=1e-12)
 
 
@@ -76,6 +97,7 @@ def test_limits():
     # s << b: Z0 -> s / sqrt(b); with uncertainty: s / sqrt(b + sigma_b^2)
     assert asimov_z0(1e-3, 1e4) == pytest.approx(1e-5, rel=1e-6)
     assert ams1(1.0, 1e4, 100.0) == pytest.approx(1 / math.sqrt(2e4), rel=1e-3)
+    assert z_disc(1.0, 1e4, 100.0) == pytest.approx(1 / math.sqrt(2e4), rel=1e-3)
     # more background uncertainty, less significance
     values = [ams1(20.0, 50.0, sb) for sb in (0.0, 1.0, 5.0, 20.0, 100.0)]
     assert all(a > b for a, b in itertools.pairwise(values))

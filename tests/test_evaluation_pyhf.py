@@ -237,8 +237,8 @@ def test_profile_and_hessian_widths_agree_for_large_counts():
 
 
 def test_one_bin_normalisation_uncertainty_approaches_ams1():
-    # a Gaussian-constrained normalisation and Cowan's auxiliary-measurement formula are
-    # different models that agree as the uncertainty becomes small
+    # one bin with a Gaussian-constrained normalisation is the HiggsML AMS1 model up to the
+    # interpolation of the normalisation (exponential in pyhf, linear in AMS1)
     from analysis_lib.evaluation import ams1
 
     s, b = 10.0, 100.0
