@@ -5,19 +5,26 @@ The benchmark writes a synthetic NanoAOD-like file (``tests/columnar_samples.py`
 times each:
 
 ``raw``
-    ``uproot.open(file)["Events"].arrays(branches)`` — a plain read of exactly the branches
-    the processor reads (fresh file handle, no array cache), one thread;
+    a plain uproot read of exactly the branches the pipeline reads
+    (:func:`analysis_lib.columnar.inputs.input_branches`) into awkward arrays — fresh file
+    handle, no array cache, one thread — in two ways: ``raw_chunked``, the pipeline's
+    chunks (``tree.arrays(entry_start=..., entry_stop=...)`` per chunk of ``--chunksize``,
+    split the way coffea splits the file), and ``raw_whole``, one ``tree.arrays`` call
+    for the whole file. The baseline is the faster of the two medians;
 ``features``
     :func:`analysis_lib.columnar.run_columnar` with ``nominal`` plus two shape variations
     (``jes_up``, ``jes_down`` by default: selection, weights and features three times) on the
-    iterative executor — one process, one thread, like ``raw``; tables kept in memory;
+    iterative executor — one process, one thread, like ``raw``; tables kept in memory. The
+    whole call is timed: checking the inputs, the Runner, reading, processing, assembling;
 ``read_only`` (informational)
-    coffea's Runner with a processor that only loads the same columns into numpy
-    (``analysis_lib.columnar.inputs.load_inputs``) and does nothing else: the floor the
+    the same Runner reading the same chunks into numpy
+    (:func:`~analysis_lib.columnar.inputs.read_inputs`) and doing nothing else: the floor the
     pipeline cannot go below, whatever its selection and features cost;
+``features_nanoevents`` (informational)
+    the pipeline with ``fast_read=False``: coffea's own work function, NanoEvents per chunk,
+    columns through the NanoEvents records (the fallback path);
 ``features_one_chunk`` (informational)
-    the same with the whole file as one chunk (``--chunksize`` is the default 100 000): what
-    the per-chunk cost of opening the file and building NanoEvents adds;
+    the pipeline with the whole file as one chunk;
 ``features_parallel`` (informational)
     the same on a local Dask cluster of ``--workers`` processes (default: the CPU count),
     which is how the pipeline runs by default. This uses more cores than ``raw``, so it is
@@ -47,6 +54,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import math
 import os
 import statistics
 import sys
@@ -73,13 +81,26 @@ def _summary(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
-def raw_read(path: Path, branches: list[str]) -> float:
+def chunk_ranges(n_entries: int, chunksize: int) -> list[tuple[int, int]]:
+    """The entry ranges coffea's Runner cuts a file into (equal chunks near ``chunksize``)."""
+    n = max(round(n_entries / chunksize), 1)
+    size = math.ceil(n_entries / n)
+    return [(start, min(start + size, n_entries)) for start in range(0, n_entries, size)]
+
+
+def raw_read(path: Path, branches: list[str], ranges: list[tuple[int, int]] | None) -> float:
+    """Seconds for a plain uproot read: per chunk of ``ranges``, or the whole file (None)."""
     import uproot
 
     gc.collect()
     tic = time.perf_counter()
     with uproot.open(path, array_cache=None, object_cache=None) as f:
-        f["Events"].arrays(branches)
+        tree = f["Events"]
+        if ranges is None:
+            tree.arrays(branches)
+        else:
+            for start, stop in ranges:
+                tree.arrays(branches, entry_start=start, entry_stop=stop)
     return time.perf_counter() - tic
 
 
@@ -92,33 +113,46 @@ def pipeline(path: Path, processor, **kwargs) -> tuple[float, Any]:
     return time.perf_counter() - tic, result
 
 
-def read_only(path: Path, chunksize: int) -> float:
+def read_only(path: Path, chunksize: int, btag_branch: str) -> float:
+    """Seconds for the pipeline's Runner reading the chunks into numpy, nothing else."""
     from coffea import processor as coffea_processor
 
-    from analysis_lib.columnar.inputs import load_inputs
+    from analysis_lib.columnar.direct import DirectRunner, close_trees
+    from analysis_lib.columnar.inputs import read_inputs
     from analysis_lib.columnar.processor import EventsSchema
     from analysis_lib.columnar.runner import _progress_display
     from analysis_lib.columnar.samples import prepare_fileset
 
     class ReadOnly(coffea_processor.ProcessorABC):
+        def process_tree(self, tree, metadata):
+            chunk = read_inputs(
+                tree(),
+                entry_start=metadata["entrystart"],
+                entry_stop=metadata["entrystop"],
+                btag_branch=btag_branch,
+            )
+            return {"n": len(chunk)}
+
         def process(self, events):
-            load_inputs(events)
-            return {"n": len(events)}
+            raise AssertionError("the direct path was not taken")
 
         def postprocess(self, accumulator):
             return accumulator
 
     gc.collect()
     tic = time.perf_counter()
-    prepared = prepare_fileset([path])
-    runner = coffea_processor.Runner(
-        executor=coffea_processor.IterativeExecutor(status=False),
-        chunksize=chunksize,
-        schema=EventsSchema,
-        metadata_cache=prepared.metadata_cache(),
-    )
-    with _progress_display(False):
-        runner(prepared.coffea_fileset(), ReadOnly(), treename="Events")
+    prepared = prepare_fileset([path], keep_open=True)
+    try:
+        runner = DirectRunner(
+            executor=coffea_processor.IterativeExecutor(status=False),
+            chunksize=chunksize,
+            schema=EventsSchema,
+            metadata_cache=prepared.metadata_cache(),
+        )
+        with _progress_display(False):
+            runner(prepared.coffea_fileset(), ReadOnly(), treename="Events")
+    finally:
+        close_trees()
     return time.perf_counter() - tic
 
 
@@ -144,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import xgboost
 
-    from analysis_lib.columnar import SemileptonicProcessor, default_features, required_branches
+    from analysis_lib.columnar import SemileptonicProcessor, default_features
+    from analysis_lib.columnar.inputs import input_branches
     from analysis_lib.columnar.output import code_version
 
     variations = [v for v in args.variations.split(",") if v]
@@ -157,22 +192,39 @@ def main(argv: list[str] | None = None) -> int:
         write_sample(path, args.events, process="ttbar", seed=2014)
         generation_s = time.perf_counter() - tic
         processor = SemileptonicProcessor(variations=variations)
-        branches = required_branches(processor.btag_branch)
+        nanoevents = SemileptonicProcessor(variations=variations, fast_read=False)
+        branches = input_branches(processor.btag_branch)
+        ranges = chunk_ranges(args.events, args.chunksize)
         kwargs = {"executor": "iterative", "chunksize": args.chunksize}
 
         # warm up: imports, numba's compiled loops, the page cache
-        raw_read(path, branches)
+        raw_read(path, branches, ranges)
+        raw_read(path, branches, None)
         _, warm = pipeline(path, processor, **kwargs)
         n_rows = {v: warm.table(variation=v).num_rows for v in all_variations}
+        assert warm.timing["n_chunks"] == len(ranges), "the raw read's chunks differ"
 
         one_chunk = {"executor": "iterative", "chunksize": args.events}
-        read_only(path, args.chunksize)
-        raw_s, features_s, one_chunk_s, read_only_s = [], [], [], []
+        read_only(path, args.chunksize, processor.btag_branch)
+        pipeline(path, nanoevents, **kwargs)
+        samples: dict[str, list[float]] = {
+            k: []
+            for k in (
+                "raw_chunked",
+                "raw_whole",
+                "read_only",
+                "features",
+                "features_nanoevents",
+                "features_one_chunk",
+            )
+        }
         for _ in range(args.repeats):
-            raw_s.append(raw_read(path, branches))
-            read_only_s.append(read_only(path, args.chunksize))
-            features_s.append(pipeline(path, processor, **kwargs)[0])
-            one_chunk_s.append(pipeline(path, processor, **one_chunk)[0])
+            samples["raw_chunked"].append(raw_read(path, branches, ranges))
+            samples["features"].append(pipeline(path, processor, **kwargs)[0])
+            samples["raw_whole"].append(raw_read(path, branches, None))
+            samples["read_only"].append(read_only(path, args.chunksize, processor.btag_branch))
+            samples["features_nanoevents"].append(pipeline(path, nanoevents, **kwargs)[0])
+            samples["features_one_chunk"].append(pipeline(path, processor, **one_chunk)[0])
 
         parallel_s: list[float] = []
         if not args.no_parallel:
@@ -224,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         if max_diff > 1e-6:
             raise AssertionError(f"in-processor scores differ from bare predict by {max_diff}")
 
-    raw_med, feat_med = statistics.median(raw_s), statistics.median(features_s)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    raw_kind = min(("raw_chunked", "raw_whole"), key=med.__getitem__)
+    raw_med, feat_med = med[raw_kind], med["features"]
+    raw_s = samples[raw_kind]
     report: dict[str, Any] = {
         "benchmark": "columnar",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -232,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             "events": args.events,
             "repeats": args.repeats,
             "chunksize": args.chunksize,
+            "chunks": ranges,
             "variations": all_variations,
             "branches": branches,
             "workers": args.workers,
@@ -241,10 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine_info(), "versions": code_version()},
         "rows": n_rows,
         "seconds": {
-            "raw": {"samples": raw_s, **_summary(raw_s)},
-            "read_only": {"samples": read_only_s, **_summary(read_only_s)},
-            "features": {"samples": features_s, **_summary(features_s)},
-            "features_one_chunk": {"samples": one_chunk_s, **_summary(one_chunk_s)},
+            **{k: {"samples": v, **_summary(v)} for k, v in samples.items()},
             "inference_in_processor": {"samples": inproc_s, **_summary(inproc_s)},
             "bare_predict": {"samples": bare_s, **_summary(bare_s)},
             "bare_inplace_predict": {"samples": inplace_s, **_summary(inplace_s)},
@@ -254,11 +307,15 @@ def main(argv: list[str] | None = None) -> int:
             "features": args.events / feat_med,
         },
         "ratios": {
+            "raw_baseline": raw_kind,
             "features": raw_med / feat_med,
-            "features_best": min(raw_s) / min(features_s),
+            "features_best": min(raw_s) / min(samples["features"]),
+            "features_vs_raw_chunked": med["raw_chunked"] / feat_med,
+            "features_vs_raw_whole": med["raw_whole"] / feat_med,
             "features_target": FEATURES_TARGET,
-            "features_one_chunk": raw_med / statistics.median(one_chunk_s),
-            "read_only": raw_med / statistics.median(read_only_s),
+            "features_nanoevents": raw_med / med["features_nanoevents"],
+            "features_one_chunk": raw_med / med["features_one_chunk"],
+            "read_only": raw_med / med["read_only"],
             "inference": statistics.median(bare_s) / statistics.median(inproc_s),
             "inference_vs_inplace": statistics.median(inplace_s) / statistics.median(inproc_s),
             "inference_target": INFERENCE_TARGET,
@@ -276,36 +333,42 @@ def main(argv: list[str] | None = None) -> int:
     write_report(args.output, report)
 
     r = report["ratios"]
+
+    def line(label: str, seconds: float, extra: str = "") -> None:
+        print(f"  {label:36s} {seconds:8.3f} s  {args.events / seconds / 1e6:6.3f} MHz  {extra}")
+
     print(f"columnar benchmark: {args.events} events, {args.repeats} repeats, medians")
-    print(f"  {'raw uproot read':34s} {raw_med:8.3f} s  {args.events / raw_med / 1e6:6.3f} MHz")
-    ro_med = statistics.median(read_only_s)
-    print(
-        f"  {'read-only processor (the floor)':34s} {ro_med:8.3f} s  "
-        f"{args.events / ro_med / 1e6:6.3f} MHz  ratio {r['read_only']:.2f}"
+    line("raw uproot read, pipeline's chunks", med["raw_chunked"])
+    line("raw uproot read, whole file", med["raw_whole"], f"(baseline: {raw_kind})")
+    line("read-only Runner (the floor)", med["read_only"], f"ratio {r['read_only']:.2f}")
+    line(
+        "features, " + "+".join(all_variations),
+        feat_med,
+        f"ratio {r['features']:.2f} (target >= {FEATURES_TARGET})",
     )
-    print(
-        f"  {'features, ' + '+'.join(all_variations):34s} {feat_med:8.3f} s  "
-        f"{args.events / feat_med / 1e6:6.3f} MHz  ratio {r['features']:.2f} "
-        f"(target >= {FEATURES_TARGET})"
+    line(
+        "  same, NanoEvents path",
+        med["features_nanoevents"],
+        f"ratio {r['features_nanoevents']:.2f}",
     )
-    one_med = statistics.median(one_chunk_s)
-    print(
-        f"  {'  same, the file as one chunk':34s} {one_med:8.3f} s  "
-        f"{args.events / one_med / 1e6:6.3f} MHz  ratio {r['features_one_chunk']:.2f}"
+    line(
+        "  same, the file as one chunk",
+        med["features_one_chunk"],
+        f"ratio {r['features_one_chunk']:.2f}",
     )
     if parallel_s:
         print(
-            f"  {f'  same, {args.workers} Dask workers':34s} {par_med:8.3f} s  "
+            f"  {f'  same, {args.workers} Dask workers':36s} {par_med:8.3f} s  "
             f"{args.events / par_med / 1e6:6.3f} MHz  ratio {r['features_parallel']:.2f} "
             "(more cores than raw)"
         )
     print(
-        f"  {'inference in processor':34s} {statistics.median(inproc_s):8.3f} s  "
+        f"  {'inference in processor':36s} {statistics.median(inproc_s):8.3f} s  "
         f"ratio {r['inference']:.2f} (target >= {INFERENCE_TARGET})"
     )
-    print(f"  {'bare predict(DMatrix)':34s} {statistics.median(bare_s):8.3f} s")
+    print(f"  {'bare predict(DMatrix)':36s} {statistics.median(bare_s):8.3f} s")
     print(
-        f"  {'bare inplace_predict':34s} {statistics.median(inplace_s):8.3f} s  "
+        f"  {'bare inplace_predict':36s} {statistics.median(inplace_s):8.3f} s  "
         f"ratio {r['inference_vs_inplace']:.2f}"
     )
     print(f"results: {args.output}")

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import kernels
 from .jagged import Jagged
-from .selection import Leptons, SelectedJets
+from .selection import Leptons, SelectedJets, lepton_p4
 
 M_W = 80.4
 M_TOP = 172.5
@@ -110,7 +110,15 @@ class FeatureConfig:
 def jet_directions(jets: Jagged) -> dict[str, np.ndarray]:
     """``cos_phi, sin_phi, sinh_eta`` of every jet, once per chunk for all variations.
 
-    They are evaluated in float32, the precision of the stored angles.
+    The processor gets them from :func:`~analysis_lib.columnar.selection.jet_context`
+    (computed in the same pass as the jet masks); this is the stand-alone version.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = jet_directions(Jagged(np.array([0, 1]), {"phi": np.zeros(1), "eta": np.zeros(1)}))
+    >>> d["cos_phi"].tolist(), d["sinh_eta"].tolist()
+    ([1.0], [0.0])
     """
     phi = jets["phi"].astype(np.float32, copy=False)
     eta = jets["eta"].astype(np.float32, copy=False)
@@ -155,6 +163,9 @@ def build_features(
     """
     config = config or FeatureConfig()
     rows = np.asarray(rows, dtype=np.int64)
+    p4 = leptons.p4
+    if p4 is None:
+        p4 = lepton_p4(leptons.pt, leptons.eta, leptons.phi, leptons.mass, rows)
     jet_out, masses = kernels.event_features(
         rows,
         selected.index,
@@ -168,10 +179,7 @@ def build_features(
         directions["sinh_eta"],
         selected.factor,
         selected.per_jet,
-        leptons.pt,
-        leptons.eta,
-        leptons.phi,
-        leptons.mass,
+        p4,
         met_x,
         met_y,
         config.n_jets,
@@ -186,13 +194,13 @@ def build_features(
         "lep_charge": leptons.charge[rows],
         "lep_flavour": leptons.flavour[rows],
         "met_pt": np.hypot(mx, my).astype(np.float32),
-        "met_phi": np.arctan2(my, mx).astype(np.float32),
+        "met_phi": np.arctan2(my.astype(np.float32), mx.astype(np.float32)),
         "n_jets": selected.n_jets[rows].astype(np.int16),
         "n_bjets": selected.n_bjets[rows].astype(np.int16),
     }
     for i in range(config.n_jets):
         for q, name in enumerate(("pt", "eta", "phi", "btag")):
-            out[f"jet{i + 1}_{name}"] = jet_out[:, i, q]
+            out[f"jet{i + 1}_{name}"] = jet_out[i, q]
     for q, name in enumerate(MASS_COLUMNS):
-        out[name] = masses[:, q]
+        out[name] = masses[q]
     return out

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import awkward as ak
 import numpy as np
+import uproot
 
 from .errors import BadInputError, MissingBranchError
 from .jagged import Jagged
@@ -121,6 +122,21 @@ def required_branches(
     if simulation:
         names += list(MC_BRANCHES)
     return names
+
+
+def input_branches(btag_branch: str = DEFAULT_BTAG_BRANCH, *, simulation: bool = True) -> list[str]:
+    """The branches :func:`read_inputs` reads: :func:`required_branches` without the counters.
+
+    The jagged branches carry their own offsets, so ``nJet``, ``nMuon`` and ``nElectron``
+    are not read.
+
+    Examples
+    --------
+    >>> "nJet" in input_branches(), "Jet_pt" in input_branches()
+    (False, True)
+    """
+    counters = {f"n{c}" for c in COLLECTION_FIELDS}
+    return [b for b in required_branches(btag_branch, simulation=simulation) if b not in counters]
 
 
 def check_branches(
@@ -239,6 +255,155 @@ def _collection(events, name: str, fields: dict[str, str]) -> Jagged:
     for key, field in fields.items():
         offsets, arrays[key] = _jagged(record[field])
     return Jagged(offsets, arrays)
+
+
+def events_tree(events):
+    """The uproot ``TTree`` a NanoEvents chunk was built from, or None.
+
+    coffea's Runner builds each chunk with :meth:`NanoEventsFactory.from_root` on a file it
+    has opened; the factory keeps that file, and its object cache the tree, so asking for
+    the tree again costs nothing. Events made any other way (eager arrays, parquet, a
+    future coffea that keeps no handle) give None.
+    """
+    try:
+        factory = events.attrs["@events_factory"]
+        handle = factory.file_handle
+        treename = (getattr(events, "metadata", None) or {}).get("treename")
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if handle is None or not treename:
+        return None
+    if not isinstance(handle, uproot.reading.ReadOnlyDirectory):
+        handle = getattr(handle, "root_directory", None)
+        if handle is None:
+            return None
+    try:
+        tree = handle[treename]
+    except Exception:
+        return None
+    return tree if isinstance(tree, uproot.behaviors.TTree.TTree) else None
+
+
+def _content(array: ak.Array, name: str) -> np.ndarray:
+    layout = array.layout
+    if not isinstance(layout, ak.contents.NumpyArray):
+        raise TypeError(f"{name} is not a flat numeric branch ({array.type})")
+    return np.asarray(layout.data)
+
+
+def _collection_from(arrays: dict, prefix: str, fields: dict[str, str]) -> Jagged:
+    offsets = None
+    out = {}
+    for key, field_name in fields.items():
+        name = f"{prefix}_{field_name}"
+        layout = arrays[name].layout
+        if not (
+            isinstance(layout, ak.contents.ListOffsetArray)
+            and isinstance(layout.content, ak.contents.NumpyArray)
+        ):
+            raise TypeError(f"{name} is not a jagged numeric branch ({arrays[name].type})")
+        these = np.asarray(layout.offsets.data)
+        content = np.asarray(layout.content.data)
+        start, stop = int(these[0]), int(these[-1])
+        if start != 0 or stop != len(content):
+            content = content[start:stop]
+            these = these - start
+        if offsets is None:
+            offsets = these
+        elif these is not offsets and not np.array_equal(these, offsets):
+            raise ValueError(f"{name} has other counts than {prefix}_{next(iter(fields.values()))}")
+        out[key] = content
+    return Jagged(offsets, out)
+
+
+def read_inputs(
+    tree,
+    *,
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
+    btag_branch: str = DEFAULT_BTAG_BRANCH,
+    filename: str | None = None,
+) -> ChunkInputs:
+    """Read the pipeline's columns of entries ``[entry_start, entry_stop)`` straight from a tree.
+
+    The fast path of :func:`load_inputs`: one ``tree.arrays`` call for exactly the needed
+    branches (no counters: the offsets come with the jagged branches), as a plain uproot
+    read does, then the flat numpy buffers of each array — no NanoEvents records or
+    behaviours are built.
+
+    Parameters
+    ----------
+    tree : uproot.TTree
+        The ``Events`` tree.
+    entry_start, entry_stop : int, optional
+        The chunk (all entries by default).
+    btag_branch : str
+        The b-tag score branch.
+    filename : str, optional
+        For messages (default: the tree's file).
+
+    Raises
+    ------
+    MissingBranchError
+        A needed branch is absent (listing what exists).
+    BadInputError
+        Reading failed (a corrupt or truncated file): names the file and the entry range.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import awkward as ak, numpy as np, uproot
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.root")
+    >>> two, one = ak.Array([[50.0, 40.0], [35.0]]), ak.Array([[30.0], []])
+    >>> branches = {b: np.ones(2, np.uint32) for b in ("run", "luminosityBlock", "event")}
+    >>> branches |= {"MET_pt": np.ones(2), "MET_phi": np.zeros(2)}
+    >>> branches |= {b: two for b in required_branches() if b.startswith("Jet_")}
+    >>> branches |= {b: one for b in required_branches() if b[:3] in ("Muo", "Ele")}
+    >>> del branches["Jet_hadronFlavour"]  # no genWeight: collision data
+    >>> with uproot.recreate(path) as f:
+    ...     f["Events"] = branches
+    >>> with uproot.open(path) as f:
+    ...     chunk = read_inputs(f["Events"])
+    >>> chunk.jets.offsets.tolist(), chunk.jets["pt"].tolist(), chunk.simulation
+    ([0, 2, 3], [50.0, 40.0, 35.0], False)
+    """
+    filename = filename or getattr(getattr(tree, "file", None), "file_path", "<tree>")
+    simulation = check_branches(filename, tree.keys(), btag_branch)
+    jet_fields = {f: f for f in COLLECTION_FIELDS["Jet"]}
+    jet_fields["btag"] = _field(btag_branch)
+    if simulation:
+        jet_fields["hadronFlavour"] = "hadronFlavour"
+    flat = [*EVENT_BRANCHES, *(f"MET_{f}" for f in MET_FIELDS)]
+    if simulation:
+        flat.append("genWeight")
+    collections = {
+        "Jet": jet_fields,
+        "Muon": {f: f for f in COLLECTION_FIELDS["Muon"]},
+        "Electron": {f: f for f in COLLECTION_FIELDS["Electron"]},
+    }
+    names = input_branches(btag_branch, simulation=simulation)
+    try:
+        arrays = tree.arrays(names, entry_start=entry_start, entry_stop=entry_stop, how=dict)
+        values = {name: _content(arrays[name], name) for name in flat}
+        jets, muons, electrons = (_collection_from(arrays, p, f) for p, f in collections.items())
+    except Exception as exc:
+        where = ""
+        if entry_start is not None or entry_stop is not None:
+            where = f" (entries {entry_start}-{entry_stop})"
+        raise BadInputError(
+            filename, f"cannot read the events{where}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return ChunkInputs(
+        run=values["run"],
+        luminosity_block=values["luminosityBlock"],
+        event=values["event"],
+        gen_weight=values.get("genWeight"),
+        met_pt=values["MET_pt"],
+        met_phi=values["MET_phi"],
+        jets=jets,
+        muons=muons,
+        electrons=electrons,
+    )
 
 
 def load_inputs(

@@ -1,15 +1,18 @@
-"""Numba loops over jagged jet arrays: the per-variation hot spots of the processor.
+"""Numba loops over jagged arrays: the per-chunk hot spots of the processor.
 
-A shape variation changes every jet, so its selection runs over all jets of a chunk again.
-In numpy that is a dozen full-size temporaries per variation (masks, cumulative sums,
-gathers); these loops do it in one pass per quantity, without temporaries (about three times
-faster than the numpy version they replaced; ``benchmarks/columnar.py`` measures the whole
-pipeline against a plain read). Each takes
-the chunk's ``offsets`` (``n + 1``, from 0) and flat jet arrays; ``factor`` holds one value
-for all jets (``per_jet=False``) or one per jet. ``cache=True`` stores the compiled code
-beside this file (or in ``NUMBA_CACHE_DIR``), so only the first run on a machine compiles.
+Each loop makes one pass over a chunk's flat object arrays (``offsets``, ``n + 1`` from 0,
+plus one flat array per field) and writes only what the next step needs, without the dozen
+full-size temporaries per step of a numpy version:
 
-numba comes with coffea (which requires it).
+* :func:`leading_leptons` — the tight muons and electrons and each event's leading lepton;
+* :func:`jet_inputs` — what all variations share (jet masks, MET momentum sums);
+* :func:`vary_and_select_all` — every shape variation's jet selection in one pass over the
+  jets (a variation only scales the jets' pT, so the jets are read once for all of them);
+* :func:`event_features` — the features of the selected events of one variation.
+
+``benchmarks/columnar.py`` measures the whole pipeline against a plain read. ``cache=True``
+stores the compiled code beside this file (or in ``NUMBA_CACHE_DIR``), so only the first
+run on a machine compiles. numba comes with coffea (which requires it).
 
 Examples
 --------
@@ -20,12 +23,13 @@ Examples
 >>> tagged = np.array([True, False, True, False])
 >>> flavour = np.array([5, 0, 5, 0])
 >>> table = np.array([[1.1, 0.1], [0.95, 0.06], [0.9, 0.05]])
->>> none = np.zeros(0)
->>> n_jets, n_b, index, sf, shift = vary_and_select(
-...     offsets, events, pt, ok, tagged, flavour, np.array([1.0]), False, True,
-...     30.0, table, 2, none, none, 15.0)
->>> n_jets.tolist(), n_b.tolist(), index.tolist(), sf[:, 0].tolist()
-([2, 1], [1, 0], [[1, 2], [3, -1]], [0.9, 1.0])
+>>> momentum = np.zeros((2, 2))
+>>> n_jets, n_b, index, sf, shift = vary_and_select_all(
+...     offsets, events, pt, ok, tagged, flavour, np.array([1.0, 0.8]),
+...     np.array([-1, -1]), np.zeros((0, 4)), False, 30.0, table, 2,
+...     np.zeros(0), np.zeros(0), momentum, 15.0)
+>>> n_jets.tolist(), n_b.tolist(), index[0].tolist(), sf[0, :, 0].tolist()
+([[2, 1], [2, 0]], [[1, 0], [1, 0]], [[1, 2], [3, -1]], [0.9, 1.0])
 """
 
 from __future__ import annotations
@@ -36,64 +40,170 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True)
-def jet_base_mask(offsets, events, eta, phi, jet_id, lep_eta, lep_phi, eta_max, dr2_min):
-    """Jets with ``|eta| < eta_max``, the tight ID bit, and ΔR² to the lepton > ``dr2_min``.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def leading_leptons(
+    mu_offsets,
+    mu_pt,
+    mu_eta,
+    mu_phi,
+    mu_mass,
+    mu_charge,
+    mu_tight,
+    mu_iso,
+    el_offsets,
+    el_pt,
+    el_eta,
+    el_phi,
+    el_mass,
+    el_charge,
+    el_id,
+    el_iso,
+    pt_min,
+    mu_eta_max,
+    mu_iso_max,
+    el_eta_max,
+    el_id_min,
+    el_iso_max,
+):
+    """Per event: the leading tight lepton and the number of tight leptons, in one pass.
 
-    Only the jets of ``events`` (indices) are considered; the others are False. Events
-    without a lepton have NaN ``lep_eta`` (no ΔR requirement).
+    Tight muon: ``pt > pt_min``, ``|eta| < mu_eta_max``, ``tight``, ``iso < mu_iso_max``;
+    tight electron: ``pt > pt_min``, ``|eta| < el_eta_max``, ``id >= el_id_min``,
+    ``iso < el_iso_max``. The leptons are pT-ordered (NanoAOD), so the first tight one of
+    each flavour is its leading one; the electron is taken when its pT is higher, else the
+    muon. Returns ``kin`` ``(n, 4)`` float64 pt, eta, phi, mass (NaN without a lepton),
+    ``charge`` int8 (0), ``flavour`` int8 (13, 11 or 0) and ``n_tight`` int32.
     """
-    out = np.zeros(offsets[len(offsets) - 1] - offsets[0], dtype=np.bool_)
+    n = len(mu_offsets) - 1
+    kin = np.full((n, 4), np.nan, dtype=np.float64)
+    charge = np.zeros(n, dtype=np.int8)
+    flavour = np.zeros(n, dtype=np.int8)
+    n_tight = np.zeros(n, dtype=np.int32)
+    for e in range(n):
+        first_mu = -1
+        count = 0
+        for j in range(mu_offsets[e], mu_offsets[e + 1]):
+            if (
+                mu_pt[j] > pt_min
+                and abs(mu_eta[j]) < mu_eta_max
+                and mu_tight[j] != 0
+                and mu_iso[j] < mu_iso_max
+            ):
+                if first_mu < 0:
+                    first_mu = j
+                count += 1
+        first_el = -1
+        for j in range(el_offsets[e], el_offsets[e + 1]):
+            if (
+                el_pt[j] > pt_min
+                and abs(el_eta[j]) < el_eta_max
+                and el_id[j] >= el_id_min
+                and el_iso[j] < el_iso_max
+            ):
+                if first_el < 0:
+                    first_el = j
+                count += 1
+        n_tight[e] = count
+        use_mu = first_mu >= 0 and not (first_el >= 0 and el_pt[first_el] > mu_pt[first_mu])
+        if use_mu:
+            j = first_mu
+            kin[e, 0] = mu_pt[j]
+            kin[e, 1] = mu_eta[j]
+            kin[e, 2] = mu_phi[j]
+            kin[e, 3] = mu_mass[j]
+            charge[e] = mu_charge[j]
+            flavour[e] = 13
+        elif first_el >= 0:
+            j = first_el
+            kin[e, 0] = el_pt[j]
+            kin[e, 1] = el_eta[j]
+            kin[e, 2] = el_phi[j]
+            kin[e, 3] = el_mass[j]
+            charge[e] = el_charge[j]
+            flavour[e] = 11
+    return kin, charge, flavour, n_tight
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def jet_inputs(
+    offsets,
+    events,
+    pt,
+    eta,
+    phi,
+    jet_id,
+    btag,
+    cos_phi,
+    sin_phi,
+    lep_eta,
+    lep_phi,
+    eta_max,
+    dr2_min,
+    btag_wp,
+    met_pt_min,
+    store_momenta,
+):
+    """What every variation of a chunk shares, for the jets of ``events``, in one pass.
+
+    Returns the flat masks ``base`` (``|eta| < eta_max``, the tight ID bit, ΔR² to the
+    lepton > ``dr2_min``; events without a lepton have NaN ``lep_eta``: no ΔR requirement)
+    and ``tagged`` (b-tag score > ``btag_wp``); the nominal ``px, py`` (from the jets'
+    ``cos_phi, sin_phi``; only with ``store_momenta``, else empty); per event
+    ``momentum_sum`` ``(n, 2)``, Σ (px, py) of the jets with ``pt > met_pt_min``; and
+    ``sorted_input``: whether the jets are in descending pT in every event looked at.
+    Jets of other events are False and 0.
+    """
+    n_jets = offsets[len(offsets) - 1] - offsets[0]
+    base = np.zeros(n_jets, dtype=np.bool_)
+    tagged = np.zeros(n_jets, dtype=np.bool_)
+    n_stored = n_jets if store_momenta else 0
+    px = np.zeros(n_stored, dtype=np.float64)
+    py = np.zeros(n_stored, dtype=np.float64)
+    momentum = np.zeros((len(offsets) - 1, 2), dtype=np.float64)
+    sorted_input = True
+    pi = math.pi
     two_pi = 2.0 * math.pi
     for e in events:
         le = lep_eta[e]
         lp = lep_phi[e]
         no_lepton = math.isnan(le)
+        sx = 0.0
+        sy = 0.0
         for j in range(offsets[e], offsets[e + 1]):
             d_eta = eta[j] - le
             d_phi = phi[j] - lp
-            d_phi -= two_pi * math.floor((d_phi + math.pi) / two_pi)
+            if d_phi >= pi:  # into [-pi, pi): angles are within [-pi, pi]
+                d_phi -= two_pi
+            elif d_phi < -pi:
+                d_phi += two_pi
             far = no_lepton or d_eta * d_eta + d_phi * d_phi > dr2_min
-            out[j] = far and abs(eta[j]) < eta_max and (jet_id[j] & 2) != 0
-    return out
+            base[j] = far and abs(eta[j]) < eta_max and (jet_id[j] & 2) != 0
+            tagged[j] = btag[j] > btag_wp
+            x = pt[j] * np.float64(cos_phi[j])
+            y = pt[j] * np.float64(sin_phi[j])
+            if store_momenta:
+                px[j] = x
+                py[j] = y
+            if pt[j] > met_pt_min:
+                sx += x
+                sy += y
+            if j > offsets[e] and pt[j] > pt[j - 1]:
+                sorted_input = False
+        momentum[e, 0] = sx
+        momentum[e, 1] = sy
+    return base, tagged, px, py, momentum, sorted_input
 
 
-@numba.njit(cache=True, nogil=True)
-def first_selected(offsets, mask):
-    """Per event, the flat index of the first object passing ``mask`` (-1) and how many pass."""
-    n = len(offsets) - 1
-    first = np.full(n, -1, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int32)
-    for e in range(n):
-        c = 0
-        for j in range(offsets[e], offsets[e + 1]):
-            if mask[j]:
-                if c == 0:
-                    first[e] = j
-                c += 1
-        count[e] = c
-    return first, count
-
-
-@numba.njit(cache=True, nogil=True)
-def is_sorted_descending(offsets, values):
-    """Whether every event's values are in descending order."""
-    for e in range(len(offsets) - 1):
-        for j in range(offsets[e] + 1, offsets[e + 1]):
-            if values[j] > values[j - 1]:
-                return False
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def vary_and_select(
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def vary_and_select_all(
     offsets,
     events,
     pt,
     base,
     tagged,
     flavour,
-    factor,
+    scalar,
+    row,
     per_jet,
     sorted_input,
     pt_min,
@@ -101,116 +211,140 @@ def vary_and_select(
     k,
     px,
     py,
+    momentum,
     met_pt_min,
 ):
-    """One pass over the jets of ``events`` for one variation: what the variation needs.
+    """:func:`vary_and_select` for several variations at once, in one pass over the jets.
 
-    Each jet's pT is scaled by ``factor`` (one value, or one per jet with ``per_jet``). A
-    jet is selected when ``base`` and its varied pT exceeds ``pt_min``; a selected jet is
-    b-tagged when ``tagged``.
-
-    Returns, per event (zeros, -1 and ones for events not in ``events``):
-
-    ``n_jets``, ``n_bjets``
-        selected jets and selected b-tagged jets;
-    ``index``
-        ``(n, k)`` flat indices (int32) of the ``k`` leading selected jets by varied pT
-        (descending, ties in input order), -1 where there are fewer. With
-        ``sorted_input`` (pT-ordered jets) and one factor, the input order is that order;
-    ``sf``
-        ``(n, 3)``: the product over selected b-tagged jets of the per-flavour factor of
-        ``sf_table`` (rows light, c, b; columns value, uncertainty) — value, value + unc,
-        value - unc;
-    ``shift``
-        ``(n, 2)``: Σ (factor - 1) (px, py) over jets with nominal pT above ``met_pt_min``
-        (``px``, ``py`` the nominal momenta), only with ``per_jet`` (else empty: for one
-        factor it is (factor - 1) x :func:`momentum_sum`).
+    Variation ``v`` scales every jet by ``scalar[v]`` when ``row[v] < 0``, else by
+    ``per_jet[row[v], j]``. Returns ``n_jets``, ``n_bjets`` ``(V, n)``, ``index``
+    ``(V, n, k)``, ``sf`` ``(V, n, 3)`` and ``shift`` ``(V, n, 2)`` (the change of the
+    jets' momentum sum for the MET: (scalar - 1) x ``momentum`` for one factor).
     """
     n = len(offsets) - 1
-    n_jets = np.zeros(n, dtype=np.int32)
-    n_bjets = np.zeros(n, dtype=np.int32)
-    index = np.full((n, k), -1, dtype=np.int32)
-    sf = np.ones((n, 3), dtype=np.float64)
-    shift = np.zeros((n if per_jet else 0, 2), dtype=np.float64)
-    top = np.empty(k, dtype=np.float64)
-    f = factor[0]
-    insert = per_jet or not sorted_input
+    n_var = len(scalar)
+    n_jets = np.zeros((n_var, n), dtype=np.int32)
+    n_bjets = np.zeros((n_var, n), dtype=np.int32)
+    index = np.full((n_var, n, k), -1, dtype=np.int32)
+    sf = np.ones((n_var, n, 3), dtype=np.float64)
+    shift = np.zeros((n_var, n, 2), dtype=np.float64)
+    top = np.empty((n_var, k), dtype=np.float64)
+    count = np.zeros(n_var, dtype=np.int64)
+    nb = np.zeros(n_var, dtype=np.int64)
+    prod = np.ones((n_var, 3), dtype=np.float64)
+    sums = np.zeros((n_var, 2), dtype=np.float64)
+    any_per_jet = n_var > 0 and row.max() >= 0
+    if sorted_input and not any_per_jet:
+        # the common case (nominal and energy scales on pT-ordered jets): no sorting, the
+        # MET shift is (factor - 1) x the momentum sum
+        for e in events:
+            for v in range(n_var):
+                count[v] = 0
+                nb[v] = 0
+                prod[v, 0] = 1.0
+                prod[v, 1] = 1.0
+                prod[v, 2] = 1.0
+            for j in range(offsets[e], offsets[e + 1]):
+                if not base[j]:
+                    continue
+                is_tagged = tagged[j]
+                a = 1.0
+                u = 0.0
+                if is_tagged:
+                    fl = abs(flavour[j])
+                    sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
+                    a = sf_table[sf_row, 0]
+                    u = sf_table[sf_row, 1]
+                for v in range(n_var):
+                    if not pt[j] * scalar[v] > pt_min:
+                        continue
+                    if is_tagged:
+                        nb[v] += 1
+                        prod[v, 0] *= a
+                        prod[v, 1] *= a + u
+                        prod[v, 2] *= a - u
+                    m = count[v]
+                    if m < k:
+                        index[v, e, m] = j
+                    count[v] = m + 1
+            for v in range(n_var):
+                n_jets[v, e] = count[v]
+                n_bjets[v, e] = nb[v]
+                sf[v, e, 0] = prod[v, 0]
+                sf[v, e, 1] = prod[v, 1]
+                sf[v, e, 2] = prod[v, 2]
+                shift[v, e, 0] = (scalar[v] - 1.0) * momentum[e, 0]
+                shift[v, e, 1] = (scalar[v] - 1.0) * momentum[e, 1]
+        return n_jets, n_bjets, index, sf, shift
     for e in events:
-        m = 0
-        nb = 0
-        nom = 1.0
-        up = 1.0
-        down = 1.0
-        sx = 0.0
-        sy = 0.0
+        for v in range(n_var):
+            count[v] = 0
+            nb[v] = 0
+            prod[v, 0] = 1.0
+            prod[v, 1] = 1.0
+            prod[v, 2] = 1.0
+            sums[v, 0] = 0.0
+            sums[v, 1] = 0.0
         for j in range(offsets[e], offsets[e + 1]):
-            if per_jet:
-                f = factor[j]
-                if pt[j] > met_pt_min:
-                    sx += (f - 1.0) * px[j]
-                    sy += (f - 1.0) * py[j]
-            v = pt[j] * f
-            if not (base[j] and v > pt_min):
+            if not base[j] and not any_per_jet:
                 continue
-            if tagged[j]:
-                nb += 1
-                fl = abs(flavour[j])
-                row = 2 if fl == 5 else (1 if fl == 4 else 0)
-                value = sf_table[row, 0]
-                unc = sf_table[row, 1]
-                nom *= value
-                up *= value + unc
-                down *= value - unc
-            if not insert:
-                if m < k:
-                    index[e, m] = j
-            else:  # insert into the top-k list, kept sorted by descending pT
-                filled = m if m < k else k
-                p = filled
-                while p > 0 and top[p - 1] < v:
-                    p -= 1
-                if p < k:
-                    last = filled if filled < k else k - 1
-                    for q in range(last, p, -1):
-                        top[q] = top[q - 1]
-                        index[e, q] = index[e, q - 1]
-                    top[p] = v
-                    index[e, p] = j
-            m += 1
-        n_jets[e] = m
-        n_bjets[e] = nb
-        sf[e, 0] = nom
-        sf[e, 1] = up
-        sf[e, 2] = down
-        if per_jet:
-            shift[e, 0] = sx
-            shift[e, 1] = sy
+            fl = abs(flavour[j])
+            sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
+            for v in range(n_var):
+                r = row[v]
+                f = scalar[v] if r < 0 else per_jet[r, j]
+                if r >= 0 and pt[j] > met_pt_min:
+                    sums[v, 0] += (f - 1.0) * px[j]
+                    sums[v, 1] += (f - 1.0) * py[j]
+                value = pt[j] * f
+                if not (base[j] and value > pt_min):
+                    continue
+                if tagged[j]:
+                    nb[v] += 1
+                    a = sf_table[sf_row, 0]
+                    u = sf_table[sf_row, 1]
+                    prod[v, 0] *= a
+                    prod[v, 1] *= a + u
+                    prod[v, 2] *= a - u
+                m = count[v]
+                if sorted_input and r < 0:
+                    if m < k:
+                        index[v, e, m] = j
+                else:  # insert into the top-k list, kept sorted by descending pT
+                    filled = m if m < k else k
+                    p = filled
+                    while p > 0 and top[v, p - 1] < value:
+                        p -= 1
+                    if p < k:
+                        last = filled if filled < k else k - 1
+                        for q in range(last, p, -1):
+                            top[v, q] = top[v, q - 1]
+                            index[v, e, q] = index[v, e, q - 1]
+                        top[v, p] = value
+                        index[v, e, p] = j
+                count[v] = m + 1
+        for v in range(n_var):
+            n_jets[v, e] = count[v]
+            n_bjets[v, e] = nb[v]
+            sf[v, e, 0] = prod[v, 0]
+            sf[v, e, 1] = prod[v, 1]
+            sf[v, e, 2] = prod[v, 2]
+            if row[v] < 0:
+                shift[v, e, 0] = (scalar[v] - 1.0) * momentum[e, 0]
+                shift[v, e, 1] = (scalar[v] - 1.0) * momentum[e, 1]
+            else:
+                shift[v, e, 0] = sums[v, 0]
+                shift[v, e, 1] = sums[v, 1]
     return n_jets, n_bjets, index, sf, shift
 
 
-@numba.njit(cache=True, nogil=True)
-def momentum_sum(offsets, events, pt, px, py, pt_min):
-    """Per event, Σ (px, py) over jets with ``pt > pt_min``, as ``(n, 2)``."""
-    out = np.zeros((len(offsets) - 1, 2), dtype=np.float64)
-    for e in events:
-        sx = 0.0
-        sy = 0.0
-        for j in range(offsets[e], offsets[e + 1]):
-            if pt[j] > pt_min:
-                sx += px[j]
-                sy += py[j]
-        out[e, 0] = sx
-        out[e, 1] = sy
-    return out
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mass(px, py, pz, e):
     m2 = e * e - px * px - py * py - pz * pz
     return math.sqrt(m2) if m2 > 0.0 else 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def neutrino_pz(lpx, lpy, lpz, mx, my, m_w):
     """p_z of the neutrino from m(l nu) = m_W with a massless lepton (smaller |p_z| root).
 
@@ -225,7 +359,7 @@ def neutrino_pz(lpx, lpy, lpz, mx, my, m_w):
     return a - root if a >= 0.0 else a + root
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def event_features(
     rows,
     index,
@@ -239,10 +373,7 @@ def event_features(
     sinh_eta,
     factor,
     per_jet,
-    lep_pt,
-    lep_eta,
-    lep_phi,
-    lep_mass,
+    lep_p4,
     met_x,
     met_y,
     n_store,
@@ -251,19 +382,19 @@ def event_features(
 ):
     """Jet columns and masses of the events ``rows`` (the algorithm is in ``features``).
 
-    ``index`` holds the leading selected jets (from :func:`vary_and_select`); the jets'
+    ``index`` holds the leading selected jets (from :func:`vary_and_select_all`); the jets'
     pT and mass are scaled by ``factor``; ``cos_phi, sin_phi, sinh_eta`` are the jets'
-    (computed once per chunk, shared by the variations); ``met_x, met_y`` the missing
-    momentum. Returns ``jets``
-    ``(n, n_store, 4)`` with pt, eta, phi, btag of the first ``n_store`` jets, and
-    ``masses`` ``(n, 7)``: m_jj, m_jjj, m_lv, m_jlv, m_bb, m_wbb, m_wwbb — NaN where
-    undefined.
+    and ``lep_p4`` ``(n, 4)`` the lepton's px, py, pz, E (NaN without one), all computed
+    once per chunk and shared by the variations; ``met_x, met_y`` the missing momentum.
+    Returns ``jets`` ``(n_store, 4, n)`` with pt, eta, phi, btag of the first ``n_store``
+    jets, and ``masses`` ``(7, n)``: m_jj, m_jjj, m_lv, m_jlv, m_bb, m_wbb, m_wwbb — NaN
+    where undefined (one contiguous row per output column).
     """
     nan = np.nan
     n = len(rows)
     k = index.shape[1]
-    jets = np.full((n, n_store, 4), nan, dtype=np.float32)
-    masses = np.full((n, 7), nan, dtype=np.float32)
+    jets = np.full((n_store, 4, n), nan, dtype=np.float32)
+    masses = np.full((7, n), nan, dtype=np.float32)
     jx = np.empty(k)
     jy = np.empty(k)
     jz = np.empty(k)
@@ -285,26 +416,26 @@ def event_features(
             je[i] = math.sqrt(jx[i] * jx[i] + jy[i] * jy[i] + jz[i] * jz[i] + jm * jm)
             jb[i] = btag[j] if not math.isnan(btag[j]) else -1.0
             if i < n_store:
-                jets[r, i, 0] = jpt
-                jets[r, i, 1] = eta[j]
-                jets[r, i, 2] = phi[j]
-                jets[r, i, 3] = btag[j]
+                jets[i, 0, r] = jpt
+                jets[i, 1, r] = eta[j]
+                jets[i, 2, r] = phi[j]
+                jets[i, 3, r] = btag[j]
             m += 1
 
         # lepton, neutrino, leptonic W
-        has_lep = not math.isnan(lep_pt[e])
+        lx = lep_p4[e, 0]
+        has_lep = not math.isnan(lx)
         wx = wy = wz = we = nan
         if has_lep:
-            lx = lep_pt[e] * math.cos(lep_phi[e])
-            ly = lep_pt[e] * math.sin(lep_phi[e])
-            lz = lep_pt[e] * math.sinh(lep_eta[e])
-            le = math.sqrt(lx * lx + ly * ly + lz * lz + lep_mass[e] * lep_mass[e])
+            ly = lep_p4[e, 1]
+            lz = lep_p4[e, 2]
+            le = lep_p4[e, 3]
             mx = met_x[e]
             my = met_y[e]
             nz = neutrino_pz(lx, ly, lz, mx, my, m_w)
             ne = math.sqrt(mx * mx + my * my + nz * nz)
             wx, wy, wz, we = lx + mx, ly + my, lz + nz, le + ne
-            masses[r, 2] = _mass(wx, wy, wz, we)
+            masses[2, r] = _mass(wx, wy, wz, we)
 
         # b candidates: the two highest b-tag scores
         b1 = -1
@@ -333,7 +464,7 @@ def event_features(
         hx = hy = hz = he = nan
         if w1 >= 0:
             hx, hy, hz, he = jx[w1] + jx[w2], jy[w1] + jy[w2], jz[w1] + jz[w2], je[w1] + je[w2]
-            masses[r, 0] = _mass(hx, hy, hz, he)
+            masses[0, r] = _mass(hx, hy, hz, he)
         if b1 < 0:
             continue
         # m(b l nu) and m(j j b) for both assignments of the b candidates; NaN if undefined
@@ -355,14 +486,14 @@ def event_features(
                 cost0 += (jjj0 - m_top) ** 2
                 cost1 += (jjj1 - m_top) ** 2
             swap = cost1 < cost0
-        masses[r, 1] = jjj1 if swap else jjj0
-        masses[r, 3] = jlv1 if swap else jlv0
+        masses[1, r] = jjj1 if swap else jjj0
+        masses[3, r] = jlv1 if swap else jlv0
         if b2 < 0:
             continue
         bx, by, bz, be = jx[b1] + jx[b2], jy[b1] + jy[b2], jz[b1] + jz[b2], je[b1] + je[b2]
-        masses[r, 4] = _mass(bx, by, bz, be)
+        masses[4, r] = _mass(bx, by, bz, be)
         if w1 >= 0:
-            masses[r, 5] = _mass(hx + bx, hy + by, hz + bz, he + be)
+            masses[5, r] = _mass(hx + bx, hy + by, hz + bz, he + be)
             if has_lep:
-                masses[r, 6] = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
+                masses[6, r] = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
     return jets, masses

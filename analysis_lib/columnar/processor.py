@@ -51,16 +51,23 @@ from coffea.nanoevents import NanoAODSchema
 from coffea.processor import ProcessorABC
 
 from .errors import BadInputError
-from .features import FeatureConfig, build_features, jet_columns, jet_directions
+from .features import FeatureConfig, build_features, jet_columns
 from .inference import FeatureScorer
-from .inputs import DEFAULT_BTAG_BRANCH, btag_working_point, load_inputs
+from .inputs import (
+    DEFAULT_BTAG_BRANCH,
+    ChunkInputs,
+    btag_working_point,
+    events_tree,
+    load_inputs,
+    read_inputs,
+)
 from .selection import (
     CUT_NAMES,
     Cuts,
     cutflow_tables,
     event_selection,
     jet_context,
-    select_jets,
+    select_jets_all,
     select_leptons,
 )
 from .systematics import (
@@ -120,6 +127,10 @@ class SemileptonicProcessor(ProcessorABC):
     record_bad_input : bool
         Return unreadable chunks as records with ``bad`` set instead of raising
         (the runner uses this to finish the good chunks and report the bad files).
+    fast_read : bool
+        Read the branches straight from the chunk's tree when coffea gives one (see
+        :meth:`read_chunk`); False always goes through the NanoEvents records. The
+        tables are the same either way.
     """
 
     def __init__(
@@ -137,6 +148,7 @@ class SemileptonicProcessor(ProcessorABC):
         model_features: Sequence | None = None,
         score_column: str = "score",
         record_bad_input: bool = False,
+        fast_read: bool = True,
     ) -> None:
         self.variations = resolve_variations(variations)
         self.cuts = cuts or Cuts()
@@ -158,6 +170,7 @@ class SemileptonicProcessor(ProcessorABC):
         self.scorer: FeatureScorer | None = model
         self.score_column = score_column
         self.record_bad_input = record_bad_input
+        self.fast_read = fast_read
         if self.scorer is not None:
             absent = [c for c in self.scorer.columns if c not in self.feature_columns]
             if absent:
@@ -237,13 +250,49 @@ class SemileptonicProcessor(ProcessorABC):
     def process(self, events) -> dict:
         """Process one chunk of NanoEvents; see the module documentation for the output."""
         meta = dict(getattr(events, "metadata", None) or {})
+        return self._process_chunk(lambda: self.read_chunk(events, meta), meta, len(events))
+
+    def process_tree(self, tree, metadata: dict) -> dict:
+        """Process the entries ``metadata["entrystart"]:["entrystop"]`` of an uproot tree.
+
+        What :class:`~analysis_lib.columnar.direct.DirectRunner` calls instead of
+        :meth:`process`: the branches are read straight from the tree
+        (:func:`~analysis_lib.columnar.inputs.read_inputs`), with no NanoEvents.
+        ``tree`` may be a callable that opens it (so a file that cannot be opened becomes a
+        bad record with ``record_bad_input``). The output is that of :meth:`process`.
+        """
+        meta = dict(metadata)
+        start, stop = meta.get("entrystart"), meta.get("entrystop")
+        n_events = None if start is None or stop is None else int(stop) - int(start)
+
+        def read() -> ChunkInputs:
+            filename = meta.get("filename")
+            try:
+                opened = tree() if callable(tree) else tree
+            except BadInputError:
+                raise
+            except Exception as exc:
+                raise BadInputError(
+                    filename or "<tree>", f"cannot open the file: {type(exc).__name__}: {exc}"
+                ) from exc
+            return read_inputs(
+                opened,
+                entry_start=start,
+                entry_stop=stop,
+                btag_branch=self.btag_branch,
+                filename=filename,
+            )
+
+        return self._process_chunk(read, meta, n_events)
+
+    def _process_chunk(self, read, meta: dict, n_events: int | None) -> dict:
         record: dict[str, Any] = {
             "dataset": meta.get("dataset"),
             "filename": meta.get("filename"),
             "fileuuid": meta.get("fileuuid"),
             "entrystart": meta.get("entrystart", 0),
-            "entrystop": meta.get("entrystop", len(events)),
-            "n_events": len(events),
+            "entrystop": meta.get("entrystop", n_events),
+            "n_events": n_events,
             "bad": None,
             "tables": {},
             "weights": {},
@@ -252,15 +301,40 @@ class SemileptonicProcessor(ProcessorABC):
         }
         start = time.perf_counter()
         try:
-            inputs = load_inputs(events, btag_branch=self.btag_branch)
+            inputs = read()
         except BadInputError as exc:
             if not self.record_bad_input:
                 raise
             record["bad"] = str(exc)
+            record["n_events"] = n_events or 0
             return {"chunks": [record]}
+        record["n_events"] = len(inputs)
+        if record["entrystop"] is None:
+            record["entrystop"] = record["entrystart"] + len(inputs)
         self._process_inputs(inputs, meta, record)
         record["timing"]["total_s"] = time.perf_counter() - start
         return {"chunks": [record]}
+
+    def read_chunk(self, events, meta: dict | None = None) -> ChunkInputs:
+        """The chunk's columns as numpy arrays.
+
+        When the chunk comes from coffea's Runner (NanoEvents over an open ROOT file) the
+        needed branches are read straight from the tree with one uproot call
+        (:func:`~analysis_lib.columnar.inputs.read_inputs`); otherwise through the NanoEvents
+        records (:func:`~analysis_lib.columnar.inputs.load_inputs`). Both give the same
+        arrays.
+        """
+        meta = meta if meta is not None else dict(getattr(events, "metadata", None) or {})
+        tree = events_tree(events) if self.fast_read else None
+        if tree is None:
+            return load_inputs(events, btag_branch=self.btag_branch)
+        return read_inputs(
+            tree,
+            entry_start=meta.get("entrystart"),
+            entry_stop=meta.get("entrystop"),
+            btag_branch=self.btag_branch,
+            filename=meta.get("filename"),
+        )
 
     def _process_inputs(self, inputs, meta: dict, record: dict) -> None:
         n = len(inputs)
@@ -273,16 +347,14 @@ class SemileptonicProcessor(ProcessorABC):
             candidates = np.flatnonzero(leptons.n_tight == 1)
         else:
             candidates = np.arange(n)
-        directions = jet_directions(jets)
         context = jet_context(
             jets,
             leptons,
             cuts,
             btag_wp=self.btag_wp,
-            cos_phi=directions["cos_phi"],
-            sin_phi=directions["sin_phi"],
             met_jet_pt_min=syst.met_jet_pt_min,
             events=candidates,
+            momenta=any(v.source == "jer" for v in self.variations),
         )
         lepton_factors = lepton_sf(leptons, syst)
         sf_table = btag_sf_table(syst) if inputs.simulation else None
@@ -292,19 +364,25 @@ class SemileptonicProcessor(ProcessorABC):
         if any(v.source == "jer" for v in shape):
             normals = jet_normals(inputs, syst.seed)
         normalization = self.normalization(meta)
-        met_x = inputs.met_pt * np.cos(inputs.met_phi.astype(np.float64))
-        met_y = inputs.met_pt * np.sin(inputs.met_phi.astype(np.float64))
-        inference_s = 0.0
-        for variation in shape:
-            selected = select_jets(
-                jets,
-                context,
-                factor=jet_factors(variation, syst, normals),
-                cuts=cuts,
-                k=self.features.n_jets_max,
-                btag_sf_table=sf_table,
-                met_jet_pt_min=syst.met_jet_pt_min,
-            )
+        # vectorized float32 trigonometry (the precision of the stored angle), float64 after
+        met_phi = inputs.met_phi.astype(np.float32, copy=False)
+        met_pt = inputs.met_pt.astype(np.float64)
+        met_x = met_pt * np.cos(met_phi)
+        met_y = met_pt * np.sin(met_phi)
+        # every shape variation's jet selection in one pass over the jets
+        selections = select_jets_all(
+            jets,
+            context,
+            factors=[jet_factors(v, syst, normals) for v in shape],
+            cuts=cuts,
+            k=self.features.n_jets_max,
+            btag_sf_table=sf_table,
+            met_jet_pt_min=syst.met_jet_pt_min,
+        )
+        # selection and weights of every variation, then the features of the events that
+        # pass (the lepton's four-momentum once, for all of them)
+        passes = []
+        for variation, selected in zip(shape, selections, strict=True):
             if variation.kind == "nominal":
                 mx, my, met_pt = met_x, met_y, inputs.met_pt
             else:
@@ -318,24 +396,40 @@ class SemileptonicProcessor(ProcessorABC):
                 cuts=cuts,
             )
             factors = weight_factors(inputs, selected, lepton_factors, normalization)
-            cutflow_weights = {variation.name: factors.total()}
+            total = factors.total()
+            cutflow_weights = {variation.name: total}
             if variation.kind == "nominal":
                 cutflow_weights.update({wv.name: factors.total(wv) for wv in weight_variations})
             record["cutflow"].update(cutflow_tables(selection, cutflow_weights))
             passed = selection.all(*self.require) if self.require else np.ones(n, dtype=bool)
             rows = np.flatnonzero(passed)
-            weights = event_weights(factors, rows)
+            if variation.kind == "nominal" and weight_variations:
+                # the weight variations come from coffea's Weights; without them (and for
+                # the shape variations) the weight is the same product of the factors
+                weights = event_weights(factors, rows)
+                weight = weights.weight()
+                for wv in weight_variations:
+                    record["weights"][wv.name] = weights.weight(wv.modifier)
+            else:
+                weight = total[rows]
+            passes.append((variation, selected, rows, weight, mx, my))
+        in_any = np.zeros(n, dtype=bool)
+        for _, _, rows, *_ in passes:
+            in_any[rows] = True
+        leptons.with_p4(np.flatnonzero(in_any))
+        inference_s = 0.0
+        for variation, selected, rows, weight, mx, my in passes:
             table = {
                 "run": inputs.run[rows],
                 "luminosityBlock": inputs.luminosity_block[rows],
                 "event": inputs.event[rows],
-                "weight": weights.weight(),
+                "weight": weight,
             }
             table.update(
                 build_features(
                     leptons=leptons,
                     jets=jets,
-                    directions=directions,
+                    directions=context.directions,
                     selected=selected,
                     met_x=mx,
                     met_y=my,
@@ -353,9 +447,6 @@ class SemileptonicProcessor(ProcessorABC):
                     for i in range(scores.shape[1]):
                         table[f"{self.score_column}_{i}"] = scores[:, i]
             record["tables"][variation.name] = table
-            if variation.kind == "nominal":
-                for wv in weight_variations:
-                    record["weights"][wv.name] = weights.weight(wv.modifier)
         record["timing"]["inference_s"] = inference_s
 
     def postprocess(self, accumulator):

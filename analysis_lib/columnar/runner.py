@@ -50,6 +50,7 @@ from coffea.processor.executor import ExecutorBase
 from coffea.util import rich_bar
 
 from .checkpoint import AtomicCheckpointer
+from .direct import DirectRunner, close_trees
 from .errors import BadInputError, ColumnarError
 from .output import code_version, remove_temporaries, safe_name, utc_now, write_json, write_table
 from .processor import EventsSchema, SemileptonicProcessor
@@ -297,49 +298,57 @@ def run_columnar(
     """
     started = time.perf_counter()
     processor = processor or SemileptonicProcessor()
+    # with the iterative executor the files stay open for the chunks (processed in this
+    # thread): they are not opened and parsed a second time
     prepared = prepare_fileset(
-        fileset, btag_branch=processor.btag_branch, skip_bad_files=skip_bad_files
+        fileset,
+        btag_branch=processor.btag_branch,
+        skip_bad_files=skip_bad_files,
+        keep_open=processor.fast_read and executor == "iterative",
     )
-    output = Path(output) if output is not None else None
-    if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
-        remove_temporaries(output)
-    if checkpoint_dir is None and output is not None:
-        checkpoint_dir = output / ".checkpoints"
-    checkpointer = None
-    if checkpoint_dir is not None:
-        checkpointer = AtomicCheckpointer(
-            os.fspath(checkpoint_dir), fingerprint=processor.fingerprint()
-        )
-    resumed = checkpointer.count() if checkpointer is not None else 0
-
-    records: list[dict] = []
-    fileset_dict = prepared.coffea_fileset()
-    if fileset_dict:
-        proc = _copy_with(processor, record_bad_input=True)
-        ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
-        try:
-            runner = coffea_processor.Runner(
-                executor=ex,
-                chunksize=chunksize,
-                maxchunks=maxchunks,
-                schema=EventsSchema,
-                metadata_cache=prepared.metadata_cache(),
-                checkpointer=checkpointer,
+    try:
+        output = Path(output) if output is not None else None
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            remove_temporaries(output)
+        if checkpoint_dir is None and output is not None:
+            checkpoint_dir = output / ".checkpoints"
+        checkpointer = None
+        if checkpoint_dir is not None:
+            checkpointer = AtomicCheckpointer(
+                os.fspath(checkpoint_dir), fingerprint=processor.fingerprint()
             )
-            with warnings.catch_warnings(), _progress_display(progress):
-                # the NanoAOD schema's notes about branches it derives itself
-                warnings.filterwarnings("ignore", message="Missing cross-reference")
-                warnings.filterwarnings("ignore", message="Branch .* already exists")
-                out = runner(fileset_dict, proc, treename="Events")
-        except Exception as exc:
-            inner = _columnar_error(exc)
-            if inner is not None:
-                raise inner from exc
-            raise
-        finally:
-            close()
-        records = list(out.get("chunks", []))
+        resumed = checkpointer.count() if checkpointer is not None else 0
+
+        records: list[dict] = []
+        fileset_dict = prepared.coffea_fileset()
+        if fileset_dict:
+            proc = _copy_with(processor, record_bad_input=True)
+            ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
+            try:
+                runner = DirectRunner(
+                    executor=ex,
+                    chunksize=chunksize,
+                    maxchunks=maxchunks,
+                    schema=EventsSchema,
+                    metadata_cache=prepared.metadata_cache(),
+                    checkpointer=checkpointer,
+                )
+                with warnings.catch_warnings(), _progress_display(progress):
+                    # the NanoAOD schema's notes about branches it derives itself
+                    warnings.filterwarnings("ignore", message="Missing cross-reference")
+                    warnings.filterwarnings("ignore", message="Branch .* already exists")
+                    out = runner(fileset_dict, proc, treename="Events")
+            except Exception as exc:
+                inner = _columnar_error(exc)
+                if inner is not None:
+                    raise inner from exc
+                raise
+            finally:
+                close()
+            records = list(out.get("chunks", []))
+    finally:
+        close_trees()
 
     result = _assemble(processor, prepared, records, skip_bad_files=skip_bad_files)
     result.timing.update(

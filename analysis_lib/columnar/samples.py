@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import uproot
 
+from .direct import close_trees, keep_tree
 from .errors import BadInputError, MissingBranchError
 from .inputs import DEFAULT_BTAG_BRANCH, check_branches
 
@@ -220,8 +221,14 @@ def inspect_file(
     *,
     sample: str | None = None,
     btag_branch: str = DEFAULT_BTAG_BRANCH,
+    keep_open: bool = False,
 ) -> InputFile:
     """Open a file, check it and read its bookkeeping.
+
+    With ``keep_open`` the open file and its parsed ``Events`` tree stay in this thread's
+    cache of :func:`~analysis_lib.columnar.direct.open_tree`, so processing the file in
+    this thread does not open and parse it again (close them with
+    :func:`~analysis_lib.columnar.direct.close_trees`).
 
     Raises
     ------
@@ -240,7 +247,8 @@ def inspect_file(
         raise BadInputError(
             path, f"not a readable ROOT file ({type(exc).__name__}: {exc})"
         ) from exc
-    with file:
+    kept = False
+    try:
         size = getattr(file.file.source, "num_bytes", None)
         if size is not None and file.file.fEND > size:
             raise BadInputError(
@@ -264,6 +272,12 @@ def inspect_file(
             ) from exc
         simulation = check_branches(path, branches, btag_branch)
         uuid = bytes(file.file.fUUID)
+        if keep_open:
+            keep_tree(path, TREE, file, tree)
+            kept = True
+    finally:
+        if not kept:
+            file.close()
     return InputFile(
         path=path,
         sample=sample or (info or {}).get("sample") or Path(path).stem,
@@ -281,6 +295,7 @@ def prepare_fileset(
     *,
     btag_branch: str = DEFAULT_BTAG_BRANCH,
     skip_bad_files: bool = False,
+    keep_open: bool = False,
 ) -> PreparedFileset:
     """Inspect every file and group them into samples.
 
@@ -293,6 +308,8 @@ def prepare_fileset(
     skip_bad_files : bool
         Record unreadable files in ``bad_files`` instead of raising. Missing branches are
         always an error (a configuration problem, not a bad file).
+    keep_open : bool
+        Keep the files open for processing in this thread (see :func:`inspect_file`).
 
     Raises
     ------
@@ -306,15 +323,33 @@ def prepare_fileset(
         raise ValueError("no input files")
     samples: dict[str, Sample] = {}
     bad: dict[str, str] = {}
+    try:
+        _inspect_groups(groups, samples, bad, btag_branch, skip_bad_files, keep_open)
+    except BaseException:
+        if keep_open:
+            close_trees()
+        raise
+    return PreparedFileset(samples=samples, bad_files=bad)
+
+
+def _inspect_groups(
+    groups: dict[str, list[str]],
+    samples: dict[str, Sample],
+    bad: dict[str, str],
+    btag_branch: str,
+    skip_bad_files: bool,
+    keep_open: bool,
+) -> None:
     for name, paths in groups.items():
         sample = samples.setdefault(name, Sample(name))
         for path in paths:
             try:
-                sample.files.append(inspect_file(path, sample=name, btag_branch=btag_branch))
+                sample.files.append(
+                    inspect_file(path, sample=name, btag_branch=btag_branch, keep_open=keep_open)
+                )
             except MissingBranchError:
                 raise
             except BadInputError as exc:
                 if not skip_bad_files:
                     raise
                 bad[path] = sample.bad[path] = str(exc)
-    return PreparedFileset(samples=samples, bad_files=bad)

@@ -36,7 +36,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -83,7 +83,8 @@ class Leptons:
     """Per event: the lepton (leading tight muon or electron) and the tight-lepton count.
 
     Kinematics are NaN and ``flavour`` is 0 in events without a tight lepton; ``flavour``
-    is 11 for an electron and 13 for a muon.
+    is 11 for an electron and 13 for a muon. ``p4`` is ``(n, 4)`` px, py, pz, E (NaN
+    without a lepton), for the features (:meth:`with_p4`).
     """
 
     pt: np.ndarray
@@ -93,6 +94,46 @@ class Leptons:
     charge: np.ndarray
     flavour: np.ndarray
     n_tight: np.ndarray
+    p4: np.ndarray | None = None
+
+    def with_p4(self, events: np.ndarray | None = None) -> Leptons:
+        """Fill :attr:`p4` for ``events`` (indices; all when None) and return self.
+
+        The angles' cosine, sine and sinh are evaluated in float32 (the precision the
+        angles are stored with; numpy vectorizes it, float64 costs ~30 times more).
+        """
+        self.p4 = lepton_p4(self.pt, self.eta, self.phi, self.mass, events)
+        return self
+
+
+def lepton_p4(
+    pt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    mass: np.ndarray,
+    events: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(n, 4)`` px, py, pz, E (float64) of the events ``events`` (all when None); NaN elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lepton_p4(np.array([10.0]), np.array([0.0]), np.array([0.0]), np.array([0.0])).tolist()
+    [[10.0, 0.0, 0.0, 10.0]]
+    """
+    out = np.full((len(pt), 4), np.nan)
+    sel = slice(None) if events is None else np.asarray(events, dtype=np.int64)
+    p = np.asarray(pt, dtype=np.float64)[sel]
+    phi32 = np.asarray(phi)[sel].astype(np.float32)
+    x = p * np.cos(phi32)
+    y = p * np.sin(phi32)
+    z = p * np.sinh(np.asarray(eta)[sel].astype(np.float32))
+    m = np.asarray(mass, dtype=np.float64)[sel]
+    out[sel, 0] = x
+    out[sel, 1] = y
+    out[sel, 2] = z
+    out[sel, 3] = np.sqrt(x * x + y * y + z * z + m * m)
+    return out
 
 
 def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,66 +142,44 @@ def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def select_leptons(inputs: ChunkInputs, cuts: Cuts) -> Leptons:
-    """Find the tight muons and electrons and each event's leading one."""
-    mu, el = inputs.muons, inputs.electrons
-    mu_ok = (
-        (mu["pt"] > cuts.lepton_pt_min)
-        & (np.abs(mu["eta"]) < cuts.muon_eta_max)
-        & mu["tightId"].astype(bool)
-        & (mu["pfRelIso04_all"] < cuts.muon_iso_max)
-    )
-    el_ok = (
-        (el["pt"] > cuts.lepton_pt_min)
-        & (np.abs(el["eta"]) < cuts.electron_eta_max)
-        & (el["cutBased"] >= cuts.electron_id_min)
-        & (el["pfRelIso03_all"] < cuts.electron_iso_max)
-    )
-    first_mu, n_mu = kernels.first_selected(mu.offsets, mu_ok)
-    first_el, n_el = kernels.first_selected(el.offsets, el_ok)
-    # NanoAOD stores leptons sorted by pT, so each event's first tight one is its leading one.
-    # Gather from the muons and electrons concatenated, with a NaN row for "no lepton".
-    n_mu_all = mu.n_objects
-    both = {
-        f: np.concatenate([mu[f], el[f], [np.nan]]).astype(np.float64)
-        for f in ("pt", "eta", "phi", "mass", "charge")
-    }
-    none = n_mu_all + el.n_objects
-    mu_idx = np.where(first_mu >= 0, first_mu, none)
-    el_idx = np.where(first_el >= 0, first_el + n_mu_all, none)
-    mu_pt, el_pt = both["pt"][mu_idx], both["pt"][el_idx]
-    use_mu = (first_mu >= 0) & ~(el_pt > mu_pt)
-    use_el = (first_el >= 0) & ~use_mu
-    index = np.where(use_mu, mu_idx, el_idx)
-    return Leptons(
-        pt=both["pt"][index],
-        eta=both["eta"][index],
-        phi=both["phi"][index],
-        mass=both["mass"][index],
-        charge=np.nan_to_num(both["charge"][index]).astype(np.int8),
-        flavour=np.where(use_mu, 13, np.where(use_el, 11, 0)).astype(np.int8),
-        n_tight=n_mu + n_el,
-    )
+    """Find the tight muons and electrons and each event's leading one (one compiled pass).
 
-
-def jet_base_mask(
-    jets: Jagged, leptons: Leptons, cuts: Cuts, events: np.ndarray | None = None
-) -> np.ndarray:
-    """Flat mask of the jet requirements no jet variation changes (η, ID, ΔR to the lepton).
-
-    Only the jets of ``events`` (indices; all when None) can pass.
+    NanoAOD stores leptons sorted by pT, so each event's first tight muon (electron) is its
+    leading one; of the two, the electron is taken when its pT is higher.
     """
-    if events is None:
-        events = np.arange(len(jets))
-    return kernels.jet_base_mask(
-        jets.offsets,
-        events,
-        jets["eta"],
-        jets["phi"],
-        jets["jetId"],
-        leptons.eta,
-        leptons.phi,
-        cuts.jet_eta_max,
-        cuts.jet_lepton_dr_min**2,
+    mu, el = inputs.muons, inputs.electrons
+    kin, charge, flavour, n_tight = kernels.leading_leptons(
+        mu.offsets,
+        mu["pt"],
+        mu["eta"],
+        mu["phi"],
+        mu["mass"],
+        mu["charge"],
+        mu["tightId"],
+        mu["pfRelIso04_all"],
+        el.offsets,
+        el["pt"],
+        el["eta"],
+        el["phi"],
+        el["mass"],
+        el["charge"],
+        el["cutBased"],
+        el["pfRelIso03_all"],
+        cuts.lepton_pt_min,
+        cuts.muon_eta_max,
+        cuts.muon_iso_max,
+        cuts.electron_eta_max,
+        cuts.electron_id_min,
+        cuts.electron_iso_max,
+    )
+    return Leptons(
+        pt=kin[:, 0],
+        eta=kin[:, 1],
+        phi=kin[:, 2],
+        mass=kin[:, 3],
+        charge=charge,
+        flavour=flavour,
+        n_tight=n_tight,
     )
 
 
@@ -206,15 +225,19 @@ class JetContext:
         lepton when that cut is required: the others cannot enter the tables or pass
         the cumulative cutflow's later cuts).
     base : numpy.ndarray
-        :func:`jet_base_mask`.
+        Flat mask of the jet requirements no variation changes (η, ID, ΔR to the lepton).
     tagged : numpy.ndarray
         Flat mask: b-tag score above the working point.
     sorted_input : bool
-        The jets are pT-ordered in every event (NanoAOD stores them so).
+        The jets are pT-ordered in every event looked at (NanoAOD stores them so).
     px, py : numpy.ndarray
-        Nominal jet momenta.
+        Nominal jet momenta (empty when not asked for).
     momentum_sum : numpy.ndarray
         ``(n, 2)`` per event Σ (px, py) of the jets above the MET threshold.
+    directions : dict of str to numpy.ndarray
+        The jets' ``cos_phi, sin_phi, sinh_eta`` (for the features).
+
+    Jets of events not in ``events`` are not looked at (False, 0).
     """
 
     events: np.ndarray
@@ -224,6 +247,7 @@ class JetContext:
     px: np.ndarray
     py: np.ndarray
     momentum_sum: np.ndarray
+    directions: dict[str, np.ndarray]
 
 
 def jet_context(
@@ -232,25 +256,110 @@ def jet_context(
     cuts: Cuts,
     *,
     btag_wp: float,
-    cos_phi: np.ndarray,
-    sin_phi: np.ndarray,
     met_jet_pt_min: float,
     events: np.ndarray | None = None,
+    momenta: bool = True,
 ) -> JetContext:
-    """Compute the :class:`JetContext` of a chunk."""
+    """Compute the :class:`JetContext` of a chunk in one pass over the jets of ``events``.
+
+    ``momenta=False`` leaves ``px, py`` empty (only variations with a factor per jet, the
+    resolution ones, need them).
+    """
     if events is None:
         events = np.arange(len(jets), dtype=np.int64)
     events = np.asarray(events, dtype=np.int64)
-    px, py = jets["pt"] * cos_phi, jets["pt"] * sin_phi
+    # vectorized float32 (the precision of the stored angles): far faster than scalar calls
+    phi = jets["phi"].astype(np.float32, copy=False)
+    eta = jets["eta"].astype(np.float32, copy=False)
+    cos_phi, sin_phi, sinh_eta = np.cos(phi), np.sin(phi), np.sinh(eta)
+    base, tagged, px, py, momentum, sorted_input = kernels.jet_inputs(
+        jets.offsets,
+        events,
+        jets["pt"],
+        jets["eta"],
+        jets["phi"],
+        jets["jetId"],
+        jets["btag"],
+        cos_phi,
+        sin_phi,
+        leptons.eta,
+        leptons.phi,
+        cuts.jet_eta_max,
+        cuts.jet_lepton_dr_min**2,
+        btag_wp,
+        met_jet_pt_min,
+        momenta,
+    )
     return JetContext(
         events=events,
-        base=jet_base_mask(jets, leptons, cuts, events),
-        tagged=jets["btag"] > btag_wp,
-        sorted_input=bool(kernels.is_sorted_descending(jets.offsets, jets["pt"])),
+        base=base,
+        tagged=tagged,
+        sorted_input=bool(sorted_input),
         px=px,
         py=py,
-        momentum_sum=kernels.momentum_sum(jets.offsets, events, jets["pt"], px, py, met_jet_pt_min),
+        momentum_sum=momentum,
+        directions={"cos_phi": cos_phi, "sin_phi": sin_phi, "sinh_eta": sinh_eta},
     )
+
+
+def select_jets_all(
+    jets: Jagged,
+    context: JetContext,
+    *,
+    factors: Sequence[float | np.ndarray],
+    cuts: Cuts,
+    k: int,
+    btag_sf_table: np.ndarray | None = None,
+    met_jet_pt_min: float = 15.0,
+) -> list[SelectedJets]:
+    """Select the jets of several variations in one pass (see :func:`select_jets`).
+
+    ``factors`` holds one factor per variation: a scalar, or an array with one per jet.
+    """
+    scalar = np.ones(len(factors), dtype=np.float64)
+    row = np.full(len(factors), -1, dtype=np.int64)
+    per_jet_rows = []
+    for v, factor in enumerate(factors):
+        if np.ndim(factor) > 0:
+            row[v] = len(per_jet_rows)
+            per_jet_rows.append(np.asarray(factor, dtype=np.float64))
+        else:
+            scalar[v] = float(factor)
+    per_jet = (
+        np.stack(per_jet_rows) if per_jet_rows else np.zeros((0, jets.n_objects), dtype=np.float64)
+    )
+    if btag_sf_table is None:
+        btag_sf_table = np.array([[1.0, 0.0]] * 3)
+    flavour = jets.fields.get("hadronFlavour")
+    if flavour is None:
+        flavour = np.zeros(jets.n_objects, dtype=np.int32)
+    n_jets, n_bjets, index, sf, shift = kernels.vary_and_select_all(
+        jets.offsets,
+        context.events,
+        jets["pt"],
+        context.base,
+        context.tagged,
+        flavour,
+        scalar,
+        row,
+        per_jet,
+        context.sorted_input,
+        cuts.jet_pt_min,
+        np.asarray(btag_sf_table, dtype=np.float64),
+        k,
+        context.px,
+        context.py,
+        context.momentum_sum,
+        met_jet_pt_min,
+    )
+    out = []
+    for v in range(len(factors)):
+        is_per_jet = bool(row[v] >= 0)
+        factor = per_jet[row[v]] if is_per_jet else scalar[v : v + 1]
+        out.append(
+            SelectedJets(n_jets[v], n_bjets[v], index[v], factor, is_per_jet, sf[v], shift[v])
+        )
+    return out
 
 
 def select_jets(
@@ -282,33 +391,60 @@ def select_jets(
     met_jet_pt_min : float
         Jets below this nominal pT do not shift the MET.
     """
-    per_jet = np.ndim(factor) > 0
-    factor = np.atleast_1d(np.asarray(factor, dtype=np.float64))
-    if btag_sf_table is None:
-        btag_sf_table = np.array([[1.0, 0.0]] * 3)
-    flavour = jets.fields.get("hadronFlavour")
-    if flavour is None:
-        flavour = np.zeros(jets.n_objects, dtype=np.int32)
-    n_jets, n_bjets, index, sf, shift = kernels.vary_and_select(
-        jets.offsets,
-        context.events,
-        jets["pt"],
-        context.base,
-        context.tagged,
-        flavour,
-        factor,
-        per_jet,
-        context.sorted_input,
-        cuts.jet_pt_min,
-        np.asarray(btag_sf_table, dtype=np.float64),
-        k,
-        context.px,
-        context.py,
-        met_jet_pt_min,
+    (selected,) = select_jets_all(
+        jets,
+        context,
+        factors=[factor],
+        cuts=cuts,
+        k=k,
+        btag_sf_table=btag_sf_table,
+        met_jet_pt_min=met_jet_pt_min,
     )
-    if not per_jet:
-        shift = (factor[0] - 1.0) * context.momentum_sum
-    return SelectedJets(n_jets, n_bjets, index, factor, per_jet, sf, shift)
+    return selected
+
+
+class EventSelection(PackedSelection):
+    """coffea's :class:`~coffea.analysis_tools.PackedSelection`, filled faster from numpy.
+
+    ``add_multiple`` of flat numpy boolean arrays into an empty selection packs the bits
+    with one shift-or per cut (coffea's masked ``bitwise_or`` costs about ten times more on
+    a 100 000-event chunk); anything else goes to coffea. Reading (``all``, ``any``,
+    ``require``, ``cutflow``) is coffea's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sel = EventSelection()
+    >>> sel.add_multiple({"a": np.array([True, False, True]), "b": np.array([True, True, False])})
+    >>> sel.all("a", "b").tolist(), sel.names
+    ([True, False, False], ['a', 'b'])
+    """
+
+    def add_multiple(self, selections, fill_value=False):
+        """Add several boolean arrays at once (see ``PackedSelection.add``)."""
+        arrays = list(selections.values())
+        fast = (
+            getattr(self, "_data", 0) is None
+            and getattr(self, "_names", None) == []
+            and 0 < len(arrays) <= self.maxitems
+            and all(
+                isinstance(a, np.ndarray)
+                and not isinstance(a, np.ma.MaskedArray)
+                and a.dtype == np.bool_
+                and a.ndim == 1
+                and a.shape == arrays[0].shape
+                for a in arrays
+            )
+        )
+        if not fast:
+            return super().add_multiple(selections, fill_value)
+        dtype = self._dtype
+        data = np.zeros(len(arrays[0]), dtype=dtype)
+        for i, a in enumerate(arrays):
+            data |= a.astype(dtype) << dtype.type(i)
+        self._data = data
+        self._names = list(selections)
+        return None
 
 
 def event_selection(
@@ -319,8 +455,8 @@ def event_selection(
     met_pt: np.ndarray,
     cuts: Cuts,
 ) -> PackedSelection:
-    """The four event cuts (:data:`CUT_NAMES`) in a PackedSelection."""
-    selection = PackedSelection()
+    """The four event cuts (:data:`CUT_NAMES`) in a PackedSelection (:class:`EventSelection`)."""
+    selection = EventSelection()
     selection.add_multiple(
         {
             "one_lepton": np.asarray(n_tight_leptons == 1),

@@ -249,12 +249,10 @@ def propagate_met(
 
 def lepton_sf(leptons: Leptons, config: SystematicsConfig) -> np.ndarray:
     """``(n, 3)`` lepton scale factor (nominal, up, down) of each event's lepton (1 if none)."""
-    mu_value, mu_unc = config.lepton_sf_muon
-    el_value, el_unc = config.lepton_sf_electron
-    is_mu, is_el = leptons.flavour == 13, leptons.flavour == 11
-    value = np.where(is_mu, mu_value, np.where(is_el, el_value, 1.0))
-    unc = np.where(is_mu, mu_unc, np.where(is_el, el_unc, 0.0))
-    return np.stack([value, value + unc, value - unc], axis=1)
+    table = np.ones((14, 3))  # indexed by flavour: 0 (no lepton), 11, 13
+    for flavour, (value, unc) in ((13, config.lepton_sf_muon), (11, config.lepton_sf_electron)):
+        table[flavour] = (value, value + unc, value - unc)
+    return table[leptons.flavour]
 
 
 @dataclass(eq=False)
