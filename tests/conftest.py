@@ -73,6 +73,14 @@ def users(hub) -> Users:
 
 
 @pytest.fixture(scope="session")
+def slurm():
+    """A single-node Slurm on localhost (tests/slurm.py); skips without root."""
+    from slurm import slurm_session
+
+    yield from slurm_session()
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not CHROMIUM.exists() or shutil.which("chromium") is None:
         pytest.skip("chromium not installed")

@@ -1,0 +1,135 @@
+"""Batch backends: thin subclasses of dask-jobqueue's Slurm, HTCondor and PBS clusters.
+
+Each adds to its dask-jobqueue parent, through :class:`BatchClusterMixin`:
+
+- ``gpus=n``: the scheduler's GPU request (Slurm ``--gres=gpu:n``, HTCondor
+  ``request_gpus = n``, PBS ``ngpus=n`` in the ``select`` statement) and the Dask worker
+  resource ``GPU=n`` (always given, ``GPU=0`` on CPU jobs), so GPU tasks land only on GPU
+  workers;
+- ``tls=TemporaryTLS(...)``: TLS for scheduler, client and workers with this cluster's own
+  certificates, whose directory is removed when the cluster closes;
+- ``parity=EnvironmentParity(...)``: the scheduler refuses workers whose packages differ;
+- the worker runs the session's interpreter (``python`` defaults to ``sys.executable``) and
+  the scheduler's dashboard takes a free port.
+
+Examples
+--------
+>>> cluster = SLURMCluster(cores=1, memory="1GiB", gpus=1, queue="gpu",
+...                        python="/opt/env/bin/python")
+>>> script = cluster.job_script()
+>>> "#SBATCH --gres=gpu:1" in script and "--resources GPU=1" in script
+True
+>>> "/opt/env/bin/python -m distributed.cli.dask_worker" in script
+True
+>>> cluster.close()
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import dask.config
+import dask_jobqueue
+from dask.utils import parse_bytes
+from dask_jobqueue.pbs import pbs_format_bytes_ceil
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from analysis_lib.compute.owned_tls import OwnsTLS
+from analysis_lib.compute.tls import TemporaryTLS
+
+__all__ = ["BatchClusterMixin", "HTCondorCluster", "PBSCluster", "SLURMCluster"]
+
+
+class BatchClusterMixin(OwnsTLS):
+    """GPU requests, worker resources, TLS and parity for a dask-jobqueue cluster.
+
+    Subclasses implement :meth:`gpu_request`, which adds the scheduler-specific GPU request
+    to the job keyword arguments.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        gpus: int = 0,
+        tls: TemporaryTLS | None = None,
+        parity: SchedulerPlugin | None = None,
+        **kwargs: Any,
+    ) -> None:
+        config_name = kwargs.get("config_name") or self.job_cls.config_name
+        self.gpus = int(gpus)
+        self.tls = tls
+
+        def config(key: str, default: Any = None) -> Any:
+            return dask.config.get(f"jobqueue.{config_name}.{key}", default)
+
+        if kwargs.get("python") is None:
+            kwargs["python"] = sys.executable
+        worker_args = kwargs.get("worker_extra_args")
+        if worker_args is None:
+            worker_args = config("worker-extra-args", [])
+        kwargs["worker_extra_args"] = [*worker_args, "--resources", f"GPU={self.gpus}"]
+        if self.gpus:
+            kwargs = self.gpu_request(self.gpus, kwargs, config)
+
+        scheduler_options = dict(
+            kwargs.get("scheduler_options") or config("scheduler-options", {}) or {}
+        )
+        scheduler_options.setdefault("dashboard_address", ":0")
+        if parity is not None:
+            scheduler_options["plugins"] = [*scheduler_options.get("plugins", ()), parity]
+        kwargs["scheduler_options"] = scheduler_options
+        if tls is not None:
+            kwargs["security"] = tls.security
+            kwargs.setdefault("protocol", "tls://")
+        super().__init__(*args, **kwargs)
+
+    def gpu_request(self, gpus: int, kwargs: dict[str, Any], config) -> dict[str, Any]:
+        """Return ``kwargs`` with this scheduler's request for ``gpus`` GPUs per job."""
+        raise NotImplementedError
+
+
+class SLURMCluster(BatchClusterMixin, dask_jobqueue.SLURMCluster):
+    """Slurm jobs as Dask workers; GPUs through ``#SBATCH --gres=gpu:<n>``."""
+
+    def gpu_request(self, gpus: int, kwargs: dict[str, Any], config) -> dict[str, Any]:
+        directives = kwargs.get("job_extra_directives")
+        if directives is None:
+            directives = config("job-extra-directives", [])
+        return {**kwargs, "job_extra_directives": [*directives, f"--gres=gpu:{gpus}"]}
+
+
+class HTCondorCluster(BatchClusterMixin, dask_jobqueue.HTCondorCluster):
+    """HTCondor jobs as Dask workers; GPUs through ``request_gpus = <n>``.
+
+    >>> cluster = HTCondorCluster(cores=2, memory="4GiB", disk="1GiB", gpus=1)
+    >>> "request_gpus = 1" in cluster.job_script()
+    True
+    >>> cluster.close()
+    """
+
+    def gpu_request(self, gpus: int, kwargs: dict[str, Any], config) -> dict[str, Any]:
+        directives = kwargs.get("job_extra_directives")
+        if directives is None:
+            directives = config("job-extra-directives", {})
+        return {**kwargs, "job_extra_directives": {**directives, "request_gpus": str(gpus)}}
+
+
+class PBSCluster(BatchClusterMixin, dask_jobqueue.PBSCluster):
+    """PBS jobs as Dask workers; GPUs through ``ngpus`` in ``-l select=1:ncpus=..:mem=..``.
+
+    >>> cluster = PBSCluster(cores=2, memory="4GiB", gpus=2)
+    >>> "#PBS -l select=1:ncpus=2:mem=4096MB:ngpus=2" in cluster.job_script()
+    True
+    >>> cluster.close()
+    """
+
+    def gpu_request(self, gpus: int, kwargs: dict[str, Any], config) -> dict[str, Any]:
+        spec = kwargs.get("resource_spec") or config("resource-spec")
+        if spec is None:
+            cores = kwargs.get("cores") or config("cores")
+            memory = kwargs.get("memory") or config("memory")
+            spec = f"select=1:ncpus={cores}"
+            if memory is not None:
+                spec += ":mem=" + pbs_format_bytes_ceil(parse_bytes(memory))
+        return {**kwargs, "resource_spec": f"{spec}:ngpus={gpus}"}

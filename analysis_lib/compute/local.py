@@ -1,0 +1,83 @@
+"""The local backend: worker processes on the session's own machine.
+
+:class:`LocalCluster` is :class:`distributed.LocalCluster` plus GPU pinning: given
+``gpu_ids``, the first workers get one GPU each (``CUDA_VISIBLE_DEVICES`` set to that id and
+the Dask resource ``GPU=1``), the others none (``CUDA_VISIBLE_DEVICES=""``), so tasks that
+ask for ``resources={"GPU": 1}`` run only on a worker that owns a GPU. Workers are added
+through :meth:`scale`, so GPUs freed by retired workers go to new ones.
+
+Examples
+--------
+>>> cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+...                        dashboard_address=None)
+>>> cluster.worker_spec[0]["options"]["resources"]
+{}
+>>> cluster.close()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import distributed
+
+from analysis_lib.compute.owned_tls import OwnsTLS
+from analysis_lib.compute.tls import TemporaryTLS
+
+__all__ = ["LocalCluster"]
+
+
+class LocalCluster(OwnsTLS, distributed.LocalCluster):
+    """A local cluster whose workers own at most one GPU each.
+
+    Parameters
+    ----------
+    n_workers
+        Workers started right away (through :meth:`scale`).
+    gpu_ids
+        Device ids to hand out, one per worker (``CUDA_VISIBLE_DEVICES`` entries).
+    tls
+        Certificates of this cluster, removed when it closes.
+    **kwargs
+        Passed to :class:`distributed.LocalCluster`.
+    """
+
+    def __init__(
+        self,
+        n_workers: int = 0,
+        *,
+        gpu_ids: list[str] | tuple[str, ...] = (),
+        tls: TemporaryTLS | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.gpu_ids = [str(g) for g in gpu_ids]
+        self.tls = tls
+        if tls is not None:
+            kwargs.setdefault("security", tls.security)
+            kwargs.setdefault("protocol", "tls://")
+        super().__init__(n_workers=0, **kwargs)
+        if n_workers:
+            self.scale(n_workers)
+
+    def new_worker_spec(self) -> dict[Any, dict[str, Any]]:
+        """The next worker's spec, with a free GPU if one is left."""
+        spec = super().new_worker_spec()
+        used = {
+            s.get("options", {}).get("env", {}).get("CUDA_VISIBLE_DEVICES")
+            for s in self.worker_spec.values()
+        }
+        free = [g for g in self.gpu_ids if g not in used]
+        for name, worker in spec.items():
+            options = dict(worker["options"])
+            env = dict(options.get("env") or {})
+            if free:
+                env["CUDA_VISIBLE_DEVICES"] = free.pop(0)
+                options["resources"] = {"GPU": 1}
+            else:
+                if self.gpu_ids:
+                    env["CUDA_VISIBLE_DEVICES"] = ""
+                options["resources"] = {}
+            if env and worker["cls"] is distributed.Nanny:
+                options["env"] = env
+            spec[name] = {**worker, "options": options}
+        return spec
