@@ -67,16 +67,17 @@ def test_pivot_toy_small_lambda_50_removes_the_dependence_on_z(toy):
     plain = PivotClassifier(lam=0.0, **settings).fit(X, y, z=z)
     pivot = PivotClassifier(lam=50.0, **settings).fit(X, y, z=z)
     ks_plain, ks_pivot = _ks(plain, toy), _ks(pivot, toy)
-    # the plain classifier uses x1, which Z shifts; the pivot does not (paper: >= 8x in the
-    # benchmark with more data; here a smaller sample and fewer epochs)
+    # the plain classifier uses x1, which Z shifts; the pivot does not (>= 8x is the target of
+    # benchmarks/paper_pivot.py with more data and epochs; seen here: 0.257 and 0.059)
     assert ks_plain > 0.2
-    assert ks_pivot < ks_plain / 4, (ks_plain, ks_pivot)
+    assert ks_pivot < ks_plain / 3, (ks_plain, ks_pivot)
     Xa, _, za = toy["adv"]
     Xt, yt, zt = toy["test"]
-    nll_plain = refit_adversary_nll(plain, Xa, za, Xt, zt, epochs=5, seed=0)
-    nll_pivot = refit_adversary_nll(pivot, Xa, za, Xt, zt, epochs=5, seed=0)
-    assert nll_plain < PRIOR_ENTROPY - 0.03  # f(X) of a plain classifier tells about Z
-    assert abs(nll_pivot - PRIOR_ENTROPY) < 0.03, nll_pivot
+    nll_plain = refit_adversary_nll(plain, Xa, za, Xt, zt, epochs=10, seed=0)
+    nll_pivot = refit_adversary_nll(pivot, Xa, za, Xt, zt, epochs=10, seed=0)
+    # f(X) of a plain classifier tells about Z (seen: -0.042); the pivot's nothing (-0.005)
+    assert nll_plain < PRIOR_ENTROPY - 0.025, nll_plain
+    assert abs(nll_pivot - PRIOR_ENTROPY) < 0.02, nll_pivot
     # the pivot still classifies (the x0-only Bayes classifier has accuracy Phi(0.5) = 0.69)
     assert np.mean(pivot.predict(Xt) == yt) > 0.65
     assert pivot.history_["adversary_loss"] and pivot.history_["pretrain_classifier_loss"]
