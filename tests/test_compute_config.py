@@ -1,0 +1,125 @@
+"""Site configuration: packaged defaults, site file, session choices, per-call overrides, errors."""
+
+from __future__ import annotations
+
+import re
+
+import dask.config
+import pytest
+import yaml
+
+from analysis_lib.compute import ComputeConfigError, make_cluster, resolve_settings
+from analysis_lib.compute.config import DEFAULTS_FILE
+
+SESSION = {
+    "HEPML_DASK_BACKEND": "slurm",
+    "HEPML_CORES": "3",
+    "HEPML_MEMORY": "6G",
+    "HEPML_GPUS": "1",
+}
+
+
+def test_every_packaged_key_has_a_comment():
+    lines = DEFAULTS_FILE.read_text().splitlines()
+    leaves = 0
+    for i, line in enumerate(lines):
+        if re.match(r"^\s*[\w-]+:\s*[^\s#]", line):  # a key with a value (not a section)
+            leaves += 1
+            assert lines[i - 1].strip().startswith("#"), f"no comment above {line.strip()!r}"
+    assert leaves > 40
+
+
+def test_packaged_defaults_are_in_dask_config():
+    packaged = yaml.safe_load(DEFAULTS_FILE.read_text())["hepml"]["compute"]
+    assert set(packaged) <= set(dask.config.get("hepml.compute"))
+    assert dask.config.get("hepml.compute.slurm.walltime") == packaged["slurm"]["walltime"]
+
+
+def test_session_choices_are_the_defaults():
+    settings = resolve_settings(environ=SESSION)
+    assert (settings.backend, settings.cores, settings.memory, settings.gpus) == (
+        "slurm",
+        3,
+        6 * 2**30,
+        1,
+    )
+    assert settings.tls is True and settings.n_workers == 0
+
+
+def test_fallbacks_without_session():
+    settings = resolve_settings(environ={})
+    assert settings.backend == dask.config.get("hepml.compute.backend") == "local"
+    assert (settings.cores, settings.memory, settings.gpus, settings.tls) == (
+        1,
+        2 * 2**30,
+        0,
+        False,
+    )
+
+
+def test_site_file_beats_session_and_kwargs_beat_site(tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text("hepml:\n  compute:\n    slurm:\n      cores: 8\n      queue: long\n")
+    env = {**SESSION, "HEPML_COMPUTE_CONFIG": str(site)}
+    settings = resolve_settings(environ=env)
+    assert settings.cores == 8 and settings.options["queue"] == "long"
+    assert settings.memory == 6 * 2**30  # not pinned by the site: the session's
+    settings = resolve_settings(environ=env, cores=2, queue="short")
+    assert settings.cores == 2 and settings.options["queue"] == "short"
+
+
+def test_dask_config_overrides_packaged_defaults():
+    with dask.config.set(
+        {"hepml.compute.pbs.walltime": "02:00:00", "hepml.compute.tls.enabled": False}
+    ):
+        settings = resolve_settings("pbs", environ={})
+    assert settings.options["walltime"] == "02:00:00" and settings.tls is False
+
+
+def test_argument_beats_session_backend():
+    assert resolve_settings("htcondor", environ=SESSION).backend == "htcondor"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "environ", "field", "value"),
+    [
+        ({"backend": "sge"}, {}, "backend", "sge"),
+        ({}, {"HEPML_DASK_BACKEND": "yarn"}, "HEPML_DASK_BACKEND", "yarn"),
+        ({"cores": -2}, {}, "cores", -2),
+        ({"cores": "two"}, {}, "cores", "two"),
+        ({"memory": "4 parsecs"}, {}, "memory", "4 parsecs"),
+        ({"memory": "-1GiB"}, {}, "memory", "-1GiB"),
+        ({}, {"HEPML_MEMORY": "lots"}, "HEPML_MEMORY", "lots"),
+        ({"gpus": -1}, {}, "gpus", -1),
+        ({"n_workers": -3}, {}, "n_workers", -3),
+        ({"tls": "maybe"}, {}, "tls", "maybe"),
+        ({"parity": "ignore"}, {}, "parity", "ignore"),
+    ],
+)
+def test_bad_settings_name_the_value(kwargs, environ, field, value):
+    kwargs = dict(kwargs)
+    backend = kwargs.pop("backend", "local")
+    if field == "HEPML_DASK_BACKEND":
+        backend = None
+    with pytest.raises(ComputeConfigError) as caught:
+        resolve_settings(backend, environ=environ, **kwargs)
+    assert caught.value.field == field and caught.value.value == value
+    assert repr(value) in str(caught.value)
+
+
+def test_make_cluster_refuses_bad_config_before_building_anything():
+    with pytest.raises(ComputeConfigError, match=r"backend='lsf': unknown backend"):
+        make_cluster("lsf")
+    with pytest.raises(ComputeConfigError, match=r"memory='4X'"):
+        make_cluster("slurm", memory="4X")
+
+
+def test_unreadable_site_file_is_named(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ComputeConfigError, match="HEPML_COMPUTE_CONFIG") as caught:
+        resolve_settings(environ={"HEPML_COMPUTE_CONFIG": str(missing)})
+    assert caught.value.value == str(missing)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hepml: [unclosed\n")
+    with pytest.raises(ComputeConfigError, match="not valid YAML"):
+        resolve_settings(environ={"HEPML_COMPUTE_CONFIG": str(bad)})

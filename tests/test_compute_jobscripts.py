@@ -1,0 +1,143 @@
+"""Batch job scripts as generated for Slurm, HTCondor and PBS: GPUs, resources, TLS, interpreter.
+
+These clusters are built for real (scheduler started, certificates written); only the
+submission is left out, as there is no HTCondor or PBS daemon here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from analysis_lib.compute import HTCondorCluster, PBSCluster, SLURMCluster, make_cluster
+
+PYTHON = "/cvmfs/sft.example/hepml/bin/python"
+
+
+@pytest.fixture
+def build():
+    clusters = []
+
+    def _build(backend, **kwargs):
+        cluster = make_cluster(backend, environ={}, **kwargs)
+        clusters.append(cluster)
+        return cluster
+
+    yield _build
+    for cluster in clusters:
+        cluster.close()
+
+
+def _tls_lines(cluster) -> list[str]:
+    directory = cluster.tls.directory
+    return [
+        f"--tls-ca-file {directory / 'ca.pem'}",
+        f"--tls-cert {directory / 'cert.pem'}",
+        f"--tls-key {directory / 'key.pem'}",
+    ]
+
+
+def test_slurm_gpu_job(build):
+    cluster = build(
+        "slurm",
+        cores=4,
+        memory="16G",
+        gpus=2,
+        queue="gpu",
+        account="cms",
+        walltime="02:00:00",
+        python=PYTHON,
+        job_script_prologue=["module load cuda"],
+    )
+    assert isinstance(cluster, SLURMCluster)
+    script = cluster.job_script()
+    for line in (
+        "#SBATCH -p gpu",
+        "#SBATCH -A cms",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=16G",
+        "#SBATCH -t 02:00:00",
+        "#SBATCH --gres=gpu:2",
+        "module load cuda",
+    ):
+        assert line in script, line
+    assert f"{PYTHON} -m distributed.cli.dask_worker tls://" in script
+    assert "--nthreads 4" in script and "--resources GPU=2" in script
+    assert "--protocol tls://" in script
+    for line in _tls_lines(cluster):
+        assert line in script
+
+
+def test_slurm_cpu_job_uses_the_session_interpreter(build):
+    script = build("slurm", cores=1, memory="2GiB").job_script()
+    assert f"{sys.executable} -m distributed.cli.dask_worker" in script
+    assert "--gres" not in script and "--resources GPU=0" in script
+
+
+def test_htcondor_gpu_job(build):
+    cluster = build(
+        "htcondor",
+        cores=2,
+        memory="8GiB",
+        gpus=1,
+        disk="10GiB",
+        python=PYTHON,
+        job_extra_directives={"+JobFlavour": '"workday"'},
+    )
+    assert isinstance(cluster, HTCondorCluster)
+    script = cluster.job_script()
+    for line in (
+        "request_gpus = 1",
+        "RequestCpus = MY.DaskWorkerCores",
+        "MY.DaskWorkerCores = 2",
+        f"MY.DaskWorkerMemory = {8 * 2**30}",
+        f"MY.DaskWorkerDisk = {10 * 2**30}",
+        '+JobFlavour = "workday"',
+    ):
+        assert line in script, line
+    assert PYTHON in script and "--resources GPU=1" in script
+    # HTCondor quotes the worker's arguments; the TLS files are still named there.
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        assert str(cluster.tls.directory / name) in script
+
+
+def test_pbs_gpu_job(build):
+    cluster = build(
+        "pbs", cores=8, memory="32G", gpus=4, queue="gpuq", walltime="04:00:00", python=PYTHON
+    )
+    assert isinstance(cluster, PBSCluster)
+    script = cluster.job_script()
+    for line in (
+        "#PBS -q gpuq",
+        "#PBS -l select=1:ncpus=8:mem=32GB:ngpus=4",
+        "#PBS -l walltime=04:00:00",
+    ):
+        assert line in script, line
+    assert f"{PYTHON} -m distributed.cli.dask_worker tls://" in script
+    assert "--resources GPU=4" in script
+    for line in _tls_lines(cluster):
+        assert line in script
+
+
+def test_tls_files_are_private_and_removed_at_close(build):
+    cluster = make_cluster("pbs", environ={}, cores=1, memory="1GiB")
+    directory = cluster.tls.directory
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in directory.iterdir()} == {
+        "ca.pem": 0o600,
+        "cert.pem": 0o600,
+        "key.pem": 0o600,
+    }
+    assert cluster.scheduler_address.startswith("tls://")
+    cluster.close()
+    assert not directory.exists()
+
+
+def test_tls_can_be_turned_off(build):
+    cluster = build("slurm", cores=1, memory="1GiB", tls=False)
+    assert cluster.tls is None
+    assert cluster.scheduler_address.startswith("tcp://")
+    assert "--tls-" not in cluster.job_script()

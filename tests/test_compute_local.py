@@ -1,0 +1,87 @@
+"""The local backend: sized from the session, GPU workers by resource, optional TLS."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from analysis_lib.compute import ComputeConfigError, LocalCluster, connect, make_cluster
+from analysis_lib.compute.gpus import visible_gpus
+
+
+def test_session_choices_size_the_local_cluster():
+    env = {"HEPML_DASK_BACKEND": "local", "HEPML_CORES": "2", "HEPML_MEMORY": "2G"}
+    with connect(environ=env) as client:
+        client.wait_for_workers(2, timeout=60)
+        workers = list(client.scheduler_info(n_workers=-1)["workers"].values())
+        assert len(workers) == 2
+        assert {w["nthreads"] for w in workers} == {1}
+        assert {w["memory_limit"] for w in workers} == {2**30}
+        assert client.submit(sum, [1, 2]).result(timeout=30) == 3
+        cluster = client.owned_cluster
+    assert cluster.status.name == "closed"
+
+
+def _visible_devices() -> str:
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+
+
+def test_gpu_tasks_land_only_on_the_gpu_worker():
+    """Scheduling by the GPU resource; the device id given to the worker is a label here."""
+    with (
+        LocalCluster(
+            2, gpu_ids=["3"], threads_per_worker=1, memory_limit="1GiB", dashboard_address=None
+        ) as cluster,
+        connect(cluster) as client,
+    ):
+        client.wait_for_workers(2, timeout=60)
+        resources = {
+            w["name"]: w["resources"]
+            for w in client.scheduler_info(n_workers=-1)["workers"].values()
+        }
+        assert sorted(resources.values(), key=len) == [{}, {"GPU": 1}]
+        futures = [
+            client.submit(_visible_devices, resources={"GPU": 1}, pure=False) for _ in range(6)
+        ]
+        assert set(client.gather(futures)) == {"3"}
+        cpu_only = client.run(_visible_devices)
+        assert sorted(cpu_only.values()) == ["", "3"]
+
+
+def test_more_gpus_than_visible_is_refused():
+    with pytest.raises(ComputeConfigError) as caught:
+        make_cluster("local", environ={"CUDA_VISIBLE_DEVICES": ""}, gpus=1)
+    assert caught.value.field == "gpus" and "visible" in str(caught.value)
+
+
+def _nvml_devices() -> int:
+    from analysis_lib.compute.gpus import nvml_gpu_count
+
+    return nvml_gpu_count()
+
+
+@pytest.mark.gpu
+def test_real_gpu_worker_from_the_session():
+    """On a GPU machine: the session's GPU goes to one worker, GPU tasks run there."""
+    env = {"HEPML_GPUS": "1", "HEPML_CORES": "2", "HEPML_MEMORY": "4G"}
+    assert visible_gpus(os.environ) >= 1
+    with connect("local", environ={**os.environ, **env}) as client:
+        client.wait_for_workers(2, timeout=60)
+        future = client.submit(_visible_devices, resources={"GPU": 1}, pure=False)
+        assert future.result(timeout=30) not in ("", "<unset>")
+        assert client.submit(_nvml_devices, resources={"GPU": 1}).result(timeout=30) >= 1
+
+
+def test_local_tls_when_asked():
+    cluster = make_cluster("local", environ={}, n_workers=1, tls=True, memory="1GiB")
+    directory = cluster.tls.directory
+    try:
+        with connect(cluster) as client:
+            client.wait_for_workers(1, timeout=60)
+            assert cluster.scheduler_address.startswith("tls://")
+            assert all(a.startswith("tls://") for a in client.scheduler_info()["workers"])
+            assert client.submit(abs, -1).result(timeout=30) == 1
+    finally:
+        cluster.close()
+    assert not directory.exists()
