@@ -156,16 +156,19 @@ class EnvironmentParity(SchedulerPlugin):
             msg={"op": "versions", "packages": packages}, workers=[worker], on_error="return"
         )
         answer = answers.get(worker)
-        if not isinstance(answer, dict):
-            log.warning("could not ask worker %s for its versions: %r", worker, answer)
-            return
-        differences = version_differences(self.reference, answer.get("packages", {}))
-        if not differences:
-            if self.mode == "refuse":
-                scheduler.handle_worker_status_change("running", worker, _stimulus("pass"))
-            return
         action = "refused" if self.mode == "refuse" else "accepted despite skew"
-        message = describe_skew(worker, differences, action=action)
+        if isinstance(answer, dict):
+            differences = version_differences(self.reference, answer.get("packages", {}))
+            if not differences:
+                if self.mode == "refuse":
+                    scheduler.handle_worker_status_change("running", worker, _stimulus("pass"))
+                return
+            message = describe_skew(worker, differences, action=action)
+        elif worker not in scheduler.workers:
+            return  # gone meanwhile
+        else:
+            differences = []
+            message = f"worker {worker} {action}: it did not report its versions ({answer!r})"
         log.warning(message)
         scheduler.log_event(
             PARITY_TOPIC,
