@@ -389,3 +389,64 @@ def test_fit_xgboost_dask_over_partitions(client):
     model = fit_xgboost_dask(dX, dy, client=client, n_estimators=20, max_depth=3, nthread=1)
     assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.95
     assert model.n_classes_ == 2
+
+
+def test_resources_put_trials_on_matching_workers(tmp_path):
+    """``resources={"GPU": 1}``: every trial runs on the one worker that advertises a GPU."""
+    from distributed import Scheduler, SpecCluster, Worker
+
+    workers = {
+        "cpu": {"cls": Worker, "options": {"nthreads": 1}},
+        "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+    }
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
+    with (
+        SpecCluster(workers=workers, scheduler=scheduler) as cluster,
+        Client(cluster) as c,
+    ):
+        c.wait_for_workers(2)
+        info = c.scheduler_info()["workers"]
+        gpu = [a for a, w in info.items() if w.get("resources", {}).get("GPU")]
+        assert len(gpu) == 1
+        result = scan(
+            lambda params: params["x"],
+            {"x": Int(0, 5)},
+            n_trials=6,
+            sampler="grid",
+            seed=0,
+            store=tmp_path / "gpu",
+            client=c,
+            resources={"GPU": 1},
+            progress=False,
+        )
+        assert set(result.to_dataframe()["worker"]) == set(gpu)
+
+
+def test_shared_path_read_once_per_worker(tmp_path, client):
+    import pandas as pd
+
+    from analysis_lib.scan import SharedPath
+    from analysis_lib.scan.shipping import data_token
+
+    path = tmp_path / "table.parquet"
+    pd.DataFrame({"a": np.arange(100.0)}).to_parquet(path)
+    shared = SharedPath(str(path))
+
+    def total(params, data):
+        return float(data["a"].iloc[params["i"]])
+
+    result = scan(
+        total,
+        {"i": Int(0, 9)},
+        n_trials=10,
+        sampler="grid",
+        seed=0,
+        store=tmp_path / "s",
+        client=client,
+        data=shared,
+        progress=False,
+    )
+    assert sorted(result.to_dataframe()["value"]) == [float(i) for i in range(10)]
+    loads = client.run(load_count, data_token(shared))
+    used = set(result.to_dataframe()["worker"])
+    assert all(loads[w] == 1 for w in used) and all(v <= 1 for v in loads.values()), loads

@@ -31,6 +31,7 @@ from .offload import fit_remote, fit_xgboost_dask
 from .progress import Progress, TqdmProgress, WidgetProgress
 from .result import ScanResult, load_scan
 from .runner import scan
+from .shipping import SharedPath
 from .space import Categorical, Float, Int, SearchSpace
 from .store import StoreMismatchError, TrialStore
 from .trial import TrialContext, TrialPruned
@@ -42,6 +43,7 @@ __all__ = [
     "Progress",
     "ScanResult",
     "SearchSpace",
+    "SharedPath",
     "StoreMismatchError",
     "TqdmProgress",
     "TrialContext",

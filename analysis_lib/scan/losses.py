@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 TOPIC = "all"
 
 
+def _placeholder(event: Any) -> None:
+    """Takes the events that arrive after a scan unsubscribed."""
+
+
 class WorkerLosses:
     """Subscribes ``client`` to the scheduler's worker-removal events.
 
@@ -45,7 +49,8 @@ class WorkerLosses:
         self.counts: Counter[str] = Counter()
         self.removed: list[str] = []
         handlers = getattr(client, "_event_handlers", {}) if client is not None else {}
-        self._previous = handlers.get(TOPIC)
+        previous = handlers.get(TOPIC)
+        self._previous = None if previous is _placeholder else previous
         if client is not None:
             try:
                 client.subscribe_topic(TOPIC, self.handle)
@@ -80,4 +85,8 @@ class WorkerLosses:
                 self.client.subscribe_topic(TOPIC, self._previous)
             else:
                 self.client.unsubscribe_topic(TOPIC)
+                # events already on their way still need a handler on the client
+                handlers = getattr(self.client, "_event_handlers", None)
+                if handlers is not None:
+                    handlers[TOPIC] = _placeholder
         self.client = None

@@ -430,7 +430,9 @@ def scan(
     data : object, optional
         Shipped once to every worker (also to restarted ones) and passed to the objective
         as ``data``; for estimators ``(X, y)``, ``(X, y, sample_weight)`` or a dict with
-        ``X``, ``y`` and optionally ``sample_weight``, ``X_val``, ``y_val``.
+        ``X``, ``y`` and optionally ``sample_weight``, ``X_val``, ``y_val``. A
+        :class:`SharedPath` is read by each worker process from a shared file system
+        instead (for tables too large to pass through the scheduler).
     direction : {"minimize", "maximize"}, optional
         Default: ``"maximize"`` for estimators (scores), ``"minimize"`` for functions.
     pruner : {None, "median", "successive_halving"} or optuna pruner
@@ -463,6 +465,22 @@ def scan(
         Bad arguments (empty space, unknown sampler, ``n_trials <= 0``, continuous grid).
     StoreMismatchError
         The store belongs to a different scan.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from distributed import Client, LocalCluster
+    >>> from analysis_lib.scan import Float, load_scan
+    >>> with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+    ...                   dashboard_address=":0") as cluster, Client(cluster) as client:
+    ...     with tempfile.TemporaryDirectory() as store:
+    ...         first = scan(lambda p: abs(p["x"]), {"x": Float(-1, 1)}, n_trials=5,
+    ...                      sampler="tpe", seed=0, store=store, client=client, progress=False)
+    ...         again = scan(lambda p: abs(p["x"]), {"x": Float(-1, 1)}, n_trials=5,
+    ...                      sampler="tpe", seed=0, store=store, client=client, progress=False)
+    ...         counts = load_scan(store).counts()
+    >>> first.executed, again.executed, counts["done"]
+    (5, 0, 5)
     """
     if direction is None:
         direction = "maximize" if is_estimator(objective) else "minimize"

@@ -9,6 +9,10 @@ into a per-process cache keyed by a token; trials look it up with :func:`get_dat
 Broadcast-scattered data do not have this property: a restarted worker does not get them
 back, and a second crash can lose the last copy.
 
+For tables too large to pass through the scheduler, give a :class:`SharedPath` (a file on
+a file system every worker sees): the plugin then carries only the path, and each worker
+process reads the file once, on the first trial that needs it.
+
 Examples
 --------
 >>> plugin = DataPlugin("tok", {"x": [1, 2]})
@@ -18,29 +22,91 @@ Examples
 >>> plugin.teardown(worker=None)
 >>> has_data("tok")
 False
+>>> import os, tempfile
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     path = os.path.join(tmp, "table.pkl")
+...     with open(path, "wb") as f:
+...         pickle.dump([1, 2, 3], f)
+...     shared = DataPlugin(data_token(SharedPath(path)), SharedPath(path))
+...     shared.setup(worker=None)
+...     print(get_data(shared.token), get_data(shared.token), load_count(shared.token))
+[1, 2, 3] [1, 2, 3] 1
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import threading
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-__all__ = ["DataMissingError", "DataPlugin", "data_token", "get_data", "load_count"]
+__all__ = [
+    "DataMissingError",
+    "DataPlugin",
+    "SharedPath",
+    "data_token",
+    "get_data",
+    "load_count",
+]
 
 _CACHE: dict[str, Any] = {}
 _LOADS: Counter[str] = Counter()
+_LAZY: dict[str, SharedPath] = {}
+_LOCK = threading.Lock()
 
 
 class DataMissingError(RuntimeError):
     """A trial ran on a worker that has not (yet) received the scan's data."""
 
 
+@dataclass(frozen=True)
+class SharedPath:
+    """Data in a file that every worker can read, loaded once per worker process.
+
+    Parameters
+    ----------
+    path : str
+        The file (e.g. on a shared file system such as EOS or CVMFS).
+    loader : callable, optional
+        ``loader(path) -> data``; default by suffix: ``.parquet`` (pandas), ``.npz``
+        (a dict of numpy arrays), ``.npy``, anything else unpickled.
+    """
+
+    path: str
+    loader: Callable[[str], Any] | None = None
+
+    def load(self) -> Any:
+        """Read the file."""
+        if self.loader is not None:
+            return self.loader(self.path)
+        if self.path.endswith(".parquet"):
+            import pandas as pd
+
+            return pd.read_parquet(self.path)
+        if self.path.endswith((".npz", ".npy")):
+            import numpy as np
+
+            loaded = np.load(self.path, allow_pickle=False)
+            return dict(loaded) if self.path.endswith(".npz") else loaded
+        with open(self.path, "rb") as f:
+            return pickle.load(f)
+
+
 def data_token(data: Any) -> str:
-    """A content hash of ``data`` (its pickle), naming it on the workers."""
+    """A content hash of ``data`` (its pickle), naming it on the workers.
+
+    For a :class:`SharedPath`, the path, size and modification time of the file.
+    """
+    if isinstance(data, SharedPath):
+        st = os.stat(data.path)
+        key = pickle.dumps((os.path.abspath(data.path), st.st_size, st.st_mtime_ns))
+        return hashlib.sha256(key).hexdigest()[:16]
     return hashlib.sha256(pickle.dumps(data, protocol=5)).hexdigest()[:16]
 
 
@@ -61,16 +127,20 @@ class DataPlugin(WorkerPlugin):
         self.name = f"hepml-scan-data-{token}"
 
     def setup(self, worker: Any) -> None:
+        if isinstance(self.data, SharedPath):
+            _LAZY[self.token] = self.data  # read on first use
+            return
         _CACHE[self.token] = self.data
         _LOADS[self.token] += 1
 
     def teardown(self, worker: Any) -> None:
         _CACHE.pop(self.token, None)
+        _LAZY.pop(self.token, None)
 
 
 def has_data(token: str) -> bool:
-    """Whether this process holds the data named ``token``."""
-    return token in _CACHE
+    """Whether this process holds (or can read) the data named ``token``."""
+    return token in _CACHE or token in _LAZY
 
 
 def get_data(token: str) -> Any:
@@ -78,7 +148,15 @@ def get_data(token: str) -> Any:
     try:
         return _CACHE[token]
     except KeyError:
-        raise DataMissingError(f"scan data {token!r} not on this worker (yet)") from None
+        pass
+    with _LOCK:  # one read per process, even with several threads
+        if token in _CACHE:
+            return _CACHE[token]
+        if token in _LAZY:
+            _CACHE[token] = _LAZY[token].load()
+            _LOADS[token] += 1
+            return _CACHE[token]
+    raise DataMissingError(f"scan data {token!r} not on this worker (yet)")
 
 
 def load_count(token: str) -> int:

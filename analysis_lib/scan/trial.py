@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -49,9 +48,7 @@ def trial_id(params: Mapping[str, Any]) -> str:
 def _plain(value: Any) -> Any:
     """numpy scalars to Python scalars (Optuna may hand out either)."""
     if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer() and math.isfinite(value):
-        return value  # keep floats as floats
+        return value.item()
     return value
 
 
