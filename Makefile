@@ -46,10 +46,16 @@ bench: setup  ## run the benchmarks; numbers go to benchmarks/results/
 	$(VENV)/bin/python -m benchmarks.spawn_latency
 	$(VENV)/bin/python -m benchmarks.generator
 	$(VENV)/bin/python -m benchmarks.columnar
+	$(VENV)/bin/python -m benchmarks.paper_pnn
+	$(VENV)/bin/python -m benchmarks.paper_pivot
+	$(VENV)/bin/python -m benchmarks.paper_inferno
+	$(VENV)/bin/python -m benchmarks.scan
+	$(VENV)/bin/python -m benchmarks.slurm_scale
 
-lint: setup  ## ruff
+lint: setup  ## ruff, and hadolint on the Dockerfiles
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check extensions analysis_lib tests benchmarks
+	$(VENV)/bin/ruff format --check extensions analysis_lib tests benchmarks images
+	$(VENV)/bin/hadolint --config .hadolint.yaml images/*/Dockerfile
 
 clean:  ## remove the environment, the proxy and hub state
 	rm -rf .venv .tools node_modules data
