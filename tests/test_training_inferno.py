@@ -33,6 +33,7 @@ from analysis_lib.training.errors import (
     FeatureMismatchError,
     TrainingInputError,
     UnknownParameterError,
+    UnknownVariationError,
 )
 from analysis_lib.training.inferno import InfernoClassifier
 
@@ -240,3 +241,52 @@ def test_bad_input():
     with pytest.raises(FeatureMismatchError):
         est.predict(np.zeros((2, 4)))
     assert math.isfinite(est.expected_variance(X, y))
+
+
+# ------------------------------------------------------------------ variation tables
+
+
+def test_variation_tables_equal_the_input_shift_they_encode(evaluation):
+    xs, xb = evaluation
+    r = inferno_toy_nuisances(["r"])[0]  # step 0.2
+    up, down = r.transform(xb, 0.2), r.transform(xb, -0.2)
+    by_shift = expected_sigma(
+        _bayes_classifier, xs, xb, signal_yield=S, background_yield=B, nuisances=(r,)
+    )
+    by_table = expected_sigma(
+        _bayes_classifier, xs, xb, signal_yield=S, background_yield=B,
+        background_variations={"r_table": (up, down)}, variation_constraint=None,
+    )  # fmt: skip
+    assert by_table.names == ("s", "r_table")
+    assert by_table.sigma == pytest.approx(by_shift.sigma, rel=1e-9)
+    constrained = expected_sigma(
+        _bayes_classifier, xs, xb, signal_yield=S, background_yield=B,
+        background_variations={"r_table": (up, down)}, variation_constraint=1.0,
+    )  # fmt: skip
+    assert constrained.sigma < by_table.sigma  # the constraint adds information
+
+
+def test_inferno_with_variation_tables_differentiates_along_the_tables():
+    X, y = make_inferno_toy(3000, 3000, seed=6)
+    delta = np.where(y[:, None] == 0, 0.2, 0.0) * np.eye(3)[0]  # background x0 +- 0.2
+    variations = {"r_table": (X + delta, X - delta)}
+    clf = InfernoClassifier(n_bins=4, hidden_units=(16,), epochs=2, batch_size=2000, seed=3)
+    clf.fit(X, y, variations=variations)
+    assert clf.variation_names_ == ["r_table"]
+    x_all = np.hstack([X, delta]).astype(np.float32)
+    _, fisher = clf.model_.inferno_loss(x_all, y.astype(np.float32), None)
+
+    def template(x):
+        return clf.predict_proba(x).mean(axis=0)
+
+    xb, h = X[y == 0], 1e-2
+    t_s, t_b = template(X[y == 1]), template(xb)
+    shift = np.eye(3)[0] * h
+    row = B * 0.2 * (template(xb + shift) - template(xb - shift)) / (2 * h)
+    expected = binned_fisher_information(S * t_s + B * t_b, [t_s, row], [None, 1.0])
+    np.testing.assert_allclose(np.asarray(fisher), expected, rtol=0.03, atol=1e-3)
+    assert math.isfinite(clf.expected_variance(X, y, variations=variations))
+    with pytest.raises(UnknownVariationError, match=r"differ from those the model was trained"):
+        clf.expected_variance(X, y)
+    with pytest.raises(TrainingInputError, match=r"variation 'r_table' up has shape \(10, 3\)"):
+        clf.fit(X, y, variations={"r_table": (X[:10], X[:10])})

@@ -296,6 +296,9 @@ def expected_sigma(
     bins: int | ArrayLike = 10,
     signal_weight: ArrayLike | None = None,
     background_weight: ArrayLike | None = None,
+    signal_variations: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
+    background_variations: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
+    variation_constraint: float | None = 1.0,
 ) -> AsimovResult:
     """Expected sigma of the signal yield for a binned summary statistic, nuisances profiled.
 
@@ -320,6 +323,13 @@ def expected_sigma(
         For a 1D score: the number of equal bins on [0, 1], or the bin edges.
     signal_weight, background_weight : array_like, optional
         Event weights (normalised to the yields).
+    signal_variations, background_variations : mapping of str to (X_up, X_down), optional
+        Variation tables: the signal/background events (same rows and weights as the
+        nominal sample) at the +1 and -1 sigma variation of a named nuisance ``theta``
+        (nominal 0). A name may affect one component or both; derivatives are
+        ``(hist(up) - hist(down)) / 2`` per unit ``theta``.
+    variation_constraint : float or None, default 1.0
+        Gaussian constraint width of the variation nuisances (None: free).
 
     Returns
     -------
@@ -359,12 +369,42 @@ def expected_sigma(
         up = _histogram(summary(nu.transform(Xb, nu.nominal + nu.step)), bins, wb)
         down = _histogram(summary(nu.transform(Xb, nu.nominal - nu.step)), bins, wb)
         rows.append(b * (up - down) / (2.0 * nu.step))
+    sig_vars, bkg_vars = dict(signal_variations or {}), dict(background_variations or {})
+    var_names = list(dict.fromkeys([*sig_vars, *bkg_vars]))
+    for name in var_names:
+        if name == "s" or any(nu.name == name for nu in nuisances):
+            raise TrainingInputError(f"variation {name!r} clashes with a parameter name")
+        row = np.zeros_like(sig)
+        for tables, X_nom, w, yld, label in (
+            (sig_vars, Xs, ws, s, "signal"),
+            (bkg_vars, Xb, wb, b, "background"),
+        ):
+            if name not in tables:
+                continue
+            pair = tables[name]
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TrainingInputError(
+                    f"{label} variation {name!r} must be a pair (X_up, X_down)"
+                )
+            hists = []
+            for which, table in zip(("up", "down"), pair, strict=True):
+                arr, _ = _events(f"{label} variation {name!r} {which}", table, None)
+                if arr.shape != X_nom.shape:
+                    raise TrainingInputError(
+                        f"{label} variation {name!r} {which} has shape {arr.shape}, the "
+                        f"nominal sample {X_nom.shape}: rows must be the same events"
+                    )
+                hists.append(_histogram(summary(arr), bins, w))
+            row = row + yld * (hists[0] - hists[1]) / 2.0
+        rows.append(row)
     jac = np.array(rows)
     expected = s * sig + b * bkg
-    fisher = binned_fisher_information(expected, jac, [None, *(nu.constraint for nu in nuisances)])
+    constraints = [None, *(nu.constraint for nu in nuisances)]
+    constraints += [variation_constraint] * len(var_names)
+    fisher = binned_fisher_information(expected, jac, constraints)
     return AsimovResult(
         sigma=profiled_sigma(fisher, 0),
-        names=("s", *(nu.name for nu in nuisances)),
+        names=("s", *(nu.name for nu in nuisances), *var_names),
         fisher=fisher,
         signal_counts=s * sig,
         background_counts=b * bkg,

@@ -9,8 +9,11 @@ transformations inside the graph), differentiates them with respect to ``(s, the
 automatic differentiation (forward-mode accumulators nested in the weights' gradient tape),
 forms the Fisher information ``J diag(1/nu) J^T`` (the Hessian of the Asimov negative
 log-likelihood at the true values) plus the constraint terms, and minimises the expected
-variance of ``s``, ``(I^-1)_ss``, with every nuisance profiled. The softmax temperature makes
-the soft histogram close to the hard one used for inference (``predict``: argmax bin).
+variance of ``s``, ``(I^-1)_ss``, with every nuisance profiled. Systematic variation tables
+(``fit(..., variations={name: (X_up, X_down)})``, the same events at +-1 sigma) add nuisances
+that move every event, signal and background, along its own ``(x_up - x_down) / 2``. The
+softmax temperature makes the soft histogram close to the hard one used for inference
+(``predict``: argmax bin).
 
 Examples
 --------
@@ -26,7 +29,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from analysis_lib.training.asimov import Nuisance, check_nuisances
-from analysis_lib.training.errors import TrainingInputError
+from analysis_lib.training.errors import TrainingInputError, UnknownVariationError
 from analysis_lib.training.inputs import align_features, feature_matrix, labels, sample_weights
 
 __all__ = ["InfernoClassifier"]
@@ -76,8 +79,11 @@ def _inferno_model_class():
     class InfernoModel(keras.Model):
         """Network + INFERNO loss in ``train_step``; ``call`` returns the logits."""
 
-        def __init__(self, network, *, mean, scale, nuisances, temperature, s, b, **kwargs):
+        def __init__(self, network, *, mean, scale, nuisances, temperature, s, b,
+                     n_variations=0, variation_constraint=None, **kwargs):  # fmt: skip
             super().__init__(**kwargs)
+            self._n_variations = int(n_variations)
+            self._variation_constraint = variation_constraint
             self.network = network
             self._mean = tf.constant(mean, tf.float32)
             self._scale = tf.constant(scale, tf.float32)
@@ -86,6 +92,7 @@ def _inferno_model_class():
             self._s = float(s)
             self._b = float(b)
             n_features = len(mean)
+            self._n_features = n_features
             self._onehot = [
                 tf.constant(np.eye(n_features)[nu.feature], tf.float32)
                 if nu.feature is not None
@@ -121,6 +128,12 @@ def _inferno_model_class():
             y = tf.reshape(tf.cast(y, tf.float32), [-1])
             sw = tf.ones_like(y) if sw is None else tf.reshape(tf.cast(sw, tf.float32), [-1])
             w_sig, w_bkg = sw * y, sw * (1.0 - y)
+            d = self._n_features
+            x = tf.cast(x, tf.float32)
+            # variation tables: columns after the features hold (x_up - x_down) / 2 per event
+            # and variation, the derivative of the event's features by its nuisance
+            displacements = [x[:, d * (j + 1) : d * (j + 2)] for j in range(self._n_variations)]
+            x = x[:, :d]
             t_sig = self._template(x, w_sig, training)
             theta = tf.constant([nu.nominal for nu in self._nuisances] or [0.0], tf.float32)
             jvps = {}
@@ -139,12 +152,21 @@ def _inferno_model_class():
                 jvps[i] if i in jvps else self._b / nu.nominal * t_bkg
                 for i, nu in enumerate(self._nuisances)
             ]
+            for delta in displacements:  # signal and background move with the variation
+                with tf.autodiff.ForwardAccumulator(x, delta) as acc:
+                    nu_moved = self._s * self._template(x, w_sig, training) + self._b * (
+                        self._template(x, w_bkg, training)
+                    )
+                jac.append(acc.jvp(nu_moved))
             jac = tf.stack(jac)  # (n_params, n_bins)
             nu_exp = self._s * t_sig + self._b * t_bkg + 1e-6
             fisher = tf.matmul(jac / nu_exp, jac, transpose_b=True)
-            constraints = [0.0] + [
-                0.0 if nu.constraint is None else 1.0 / nu.constraint**2 for nu in self._nuisances
-            ]
+            vc = self._variation_constraint
+            constraints = (
+                [0.0]
+                + [0.0 if n.constraint is None else 1.0 / n.constraint**2 for n in self._nuisances]
+                + [0.0 if vc is None else 1.0 / vc**2] * self._n_variations
+            )
             fisher = fisher + tf.linalg.diag(tf.constant(constraints, tf.float32))
             cov = tf.linalg.inv(fisher)
             return cov[0, 0], fisher
@@ -194,6 +216,9 @@ class InfernoClassifier(BaseEstimator):
     learning_rate_decay : float, default 1.0
         Step size at the end of training, as a fraction of ``learning_rate``, reached by a
         cosine decay over all steps (1.0: constant).
+    variation_constraint : float or None, default 1.0
+        Gaussian constraint width of the nuisances of variation tables (``fit``'s
+        ``variations``), in units of their +-1 sigma variation; None leaves them free.
     validation_fraction : float, default 0.0
         Held-out fraction whose loss is recorded as ``val_loss`` in ``history_``.
     seed : int, optional
@@ -208,6 +233,9 @@ class InfernoClassifier(BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had column names.
+    variation_names_ : list of str
+        Names of the variation-table nuisances given to ``fit`` (parameters after
+        ``nuisances`` in the Fisher matrix).
     history_ : dict of list of float
         Training (and validation) loss per epoch: the expected variance of ``s``.
 
@@ -232,6 +260,7 @@ class InfernoClassifier(BaseEstimator):
         batch_size: int = 2000,
         learning_rate: float = 1e-3,
         learning_rate_decay: float = 1.0,
+        variation_constraint: float | None = 1.0,
         validation_fraction: float = 0.0,
         seed: int | None = None,
         verbose: int = 0,
@@ -247,6 +276,7 @@ class InfernoClassifier(BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
+        self.variation_constraint = variation_constraint
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.verbose = verbose
@@ -273,6 +303,8 @@ class InfernoClassifier(BaseEstimator):
             raise TrainingInputError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
             )
+        if self.variation_constraint is not None:
+            _positive_float("variation_constraint", self.variation_constraint)
         check_nuisances(self.nuisances)
 
     def _make_model(self, n_features: int, total_steps: int = 0):
@@ -287,6 +319,8 @@ class InfernoClassifier(BaseEstimator):
             temperature=self.temperature,
             s=self.signal_yield,
             b=self.background_yield,
+            n_variations=len(getattr(self, "variation_names_", ())),
+            variation_constraint=self.variation_constraint,
         )
         model(np.zeros((1, n_features), np.float32))
         lr: Any = float(self.learning_rate)
@@ -297,10 +331,56 @@ class InfernoClassifier(BaseEstimator):
         model.compile(optimizer=keras.optimizers.Adam(lr))
         return model
 
+    def _displacements(self, variations: Any, values: FloatArray) -> tuple[list[str], list]:
+        """Names and per-event ``(x_up - x_down) / 2`` of the variation tables."""
+        if variations is None:
+            return [], []
+        if not isinstance(variations, Mapping):
+            raise TrainingInputError(
+                f"variations must map a name to (X_up, X_down), got {type(variations).__name__}"
+            )
+        names, deltas = [], []
+        for name, pair in variations.items():
+            if not isinstance(name, str) or not name:
+                raise TrainingInputError(f"variation names must be strings, got {name!r}")
+            if name == "s" or any(nu.name == name for nu in self.nuisances):
+                raise TrainingInputError(f"variation {name!r} clashes with a parameter name")
+            if not isinstance(pair, tuple | list) or len(pair) != 2:
+                raise TrainingInputError(f"variation {name!r} must be a pair (X_up, X_down)")
+            tables = []
+            for which, table in zip(("up", "down"), pair, strict=True):
+                arr, _ = feature_matrix(table, name=f"variation {name!r} {which}")
+                if arr.shape != values.shape:
+                    raise TrainingInputError(
+                        f"variation {name!r} {which} has shape {arr.shape}, X has "
+                        f"{values.shape}: rows must be the same events as X"
+                    )
+                tables.append(arr)
+            names.append(name)
+            deltas.append(0.5 * (tables[0] - tables[1]))
+        return names, deltas
+
     def fit(
-        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        variations: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
     ) -> InfernoClassifier:
-        """Train on signal (``y == 1``) and background (``y == 0``) events; returns ``self``."""
+        """Train on signal (``y == 1``) and background (``y == 0``) events; returns ``self``.
+
+        Parameters
+        ----------
+        X, y, sample_weight : array_like
+            Events, labels (1 signal, 0 background), non-negative weights.
+        variations : mapping of str to (X_up, X_down), optional
+            Systematic variation tables (e.g. from the columnar pipeline): the same events
+            as ``X``, row by row, with the features at the +1 and -1 sigma variation of
+            each named nuisance. Each adds a nuisance ``theta`` (nominal 0, Gaussian
+            constraint ``variation_constraint``) that moves signal and background events
+            along ``x + theta * (x_up - x_down) / 2``.
+        """
         import keras
 
         self._check_params()
@@ -313,8 +393,10 @@ class InfernoClassifier(BaseEstimator):
                 f"sample_weight must be >= 0 for INFERNO templates, got {w[row]!r} at row {row}"
             )
         check_nuisances(self.nuisances, values.shape[1])
+        var_names, deltas = self._displacements(variations, values)
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
+        self.variation_names_ = var_names
         self.n_features_in_ = values.shape[1]
         if names is not None:
             self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -322,7 +404,8 @@ class InfernoClassifier(BaseEstimator):
             del self.feature_names_in_
         self.feature_mean_ = values.mean(axis=0)
         self.feature_scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
-        x32, y32, w32 = values.astype(np.float32), yv.astype(np.float32), w.astype(np.float32)
+        x32 = np.hstack([values, *deltas]).astype(np.float32)  # features, then displacements
+        y32, w32 = yv.astype(np.float32), w.astype(np.float32)
         validation = None
         if self.validation_fraction > 0:
             rng = np.random.default_rng(self.seed)
@@ -378,13 +461,28 @@ class InfernoClassifier(BaseEstimator):
         return np.argmax(self.decision_function(X), axis=1).astype(np.int64)
 
     def expected_variance(
-        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        variations: Mapping[str, tuple[ArrayLike, ArrayLike]] | None = None,
     ) -> float:
-        """The training loss (soft-histogram expected variance of ``s``) on a sample."""
+        """The training loss (soft-histogram expected variance of ``s``) on a sample.
+
+        ``variations`` must name the same variation tables as in ``fit``.
+        """
         x = self._checked(X)
         yv = labels(y, x.shape[0]).astype(np.float32)
         w = sample_weights(sample_weight, x.shape[0]).astype(np.float32)
-        loss, _ = self.model_.inferno_loss(x, yv, w)
+        names, deltas = self._displacements(variations, x.astype(np.float64))
+        if names != list(self.variation_names_):
+            raise UnknownVariationError(
+                f"variations {names} differ from those the model was trained with "
+                f"{list(self.variation_names_)}"
+            )
+        x_all = np.hstack([x, *deltas]).astype(np.float32)
+        loss, _ = self.model_.inferno_loss(x_all, yv, w)
         return float(loss)
 
     # ------------------------------------------------------------------ pickling
