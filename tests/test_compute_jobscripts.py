@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from analysis_lib.compute import HTCondorCluster, PBSCluster, SLURMCluster, make_cluster
+from analysis_lib.compute import (
+    HTCondorCluster,
+    PBSCluster,
+    SLURMCluster,
+    TemporaryTLS,
+    make_cluster,
+)
 
 PYTHON = "/cvmfs/sft.example/hepml/bin/python"
 
@@ -141,3 +149,18 @@ def test_tls_can_be_turned_off(build):
     assert cluster.tls is None
     assert cluster.scheduler_address.startswith("tcp://")
     assert "--tls-" not in cluster.job_script()
+
+
+def test_tls_directories_of_killed_sessions_are_swept(tmp_path):
+    code = (
+        "import os; from analysis_lib.compute.tls import TemporaryTLS; "
+        f"tls = TemporaryTLS({str(tmp_path)!r}); print(tls.directory, flush=True); os._exit(0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    orphan = Path(out.stdout.strip())
+    assert orphan.is_dir()  # the process died without cleaning up
+    fresh = TemporaryTLS(tmp_path)
+    try:
+        assert not orphan.exists() and fresh.directory.is_dir()
+    finally:
+        fresh.cleanup()

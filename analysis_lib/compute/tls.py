@@ -5,7 +5,10 @@
 ``0700`` directory and returns a :class:`~distributed.security.Security` that names the
 files, so batch jobs on other nodes read them from there (the directory must be on a
 filesystem the nodes share). :meth:`TemporaryTLS.cleanup` removes the directory; it also
-runs when the object is garbage-collected or the interpreter exits.
+runs when the object is garbage-collected or the interpreter exits. A process killed before
+it could clean up leaves its directory behind: directories are named
+``cluster-<host>-<pid>-<random>``, and each new one removes those of dead processes of the
+same host.
 
 Examples
 --------
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import weakref
 from pathlib import Path
@@ -35,6 +39,25 @@ from pathlib import Path
 from distributed.security import Security
 
 __all__ = ["TemporaryTLS"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_orphans(base: Path) -> None:
+    """Remove directories left by dead processes of this host."""
+    host = socket.gethostname()
+    for path in base.glob(f"cluster-{host}-*-*"):
+        pid = path.name[len(f"cluster-{host}-") :].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -55,7 +78,9 @@ class TemporaryTLS:
     def __init__(self, base: str | os.PathLike) -> None:
         base = Path(os.path.expandvars(os.path.expanduser(os.fspath(base))))
         base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.directory = Path(tempfile.mkdtemp(prefix="cluster-", dir=base))
+        _remove_orphans(base)
+        prefix = f"cluster-{socket.gethostname()}-{os.getpid()}-"
+        self.directory = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
         self._finalizer = weakref.finalize(
             self, shutil.rmtree, str(self.directory), ignore_errors=True
         )
