@@ -23,11 +23,10 @@ Examples
 >>> tagged = np.array([True, False, True, False])
 >>> flavour = np.array([5, 0, 5, 0])
 >>> table = np.array([[1.1, 0.1], [0.95, 0.06], [0.9, 0.05]])
->>> momentum = np.zeros((2, 2))
 >>> n_jets, n_b, index, sf, shift = vary_and_select_all(
 ...     offsets, events, pt, ok, tagged, flavour, np.array([1.0, 0.8]),
 ...     np.array([-1, -1]), np.zeros((0, 4)), False, 30.0, table, 2,
-...     np.zeros(0), np.zeros(0), momentum, 15.0)
+...     np.zeros(0), np.zeros(0), 15.0, 3)
 >>> n_jets.tolist(), n_b.tolist(), index[0].tolist(), sf[0, :, 0].tolist()
 ([[2, 1], [2, 0]], [[1, 0], [1, 0]], [[1, 2], [3, -1]], [0.9, 1.0])
 """
@@ -169,26 +168,27 @@ def jet_inputs(
         no_lepton = math.isnan(le)
         sx = 0.0
         sy = 0.0
-        for j in range(offsets[e], offsets[e + 1]):
+        first = offsets[e]
+        previous = np.inf
+        for j in range(first, offsets[e + 1]):
             d_eta = eta[j] - le
             d_phi = phi[j] - lp
-            if d_phi >= pi:  # into [-pi, pi): angles are within [-pi, pi]
-                d_phi -= two_pi
-            elif d_phi < -pi:
-                d_phi += two_pi
-            far = no_lepton or d_eta * d_eta + d_phi * d_phi > dr2_min
-            base[j] = far and abs(eta[j]) < eta_max and (jet_id[j] & 2) != 0
+            # into [-pi, pi) (the angles are within [-pi, pi]), without branches
+            d_phi -= two_pi * ((d_phi >= pi) * 1.0 - (d_phi < -pi) * 1.0)
+            far = no_lepton | (d_eta * d_eta + d_phi * d_phi > dr2_min)
+            base[j] = far & (abs(eta[j]) < eta_max) & ((jet_id[j] & 2) != 0)
             tagged[j] = btag[j] > btag_wp
-            x = pt[j] * np.float64(cos_phi[j])
-            y = pt[j] * np.float64(sin_phi[j])
+            p = pt[j]
+            x = p * np.float64(cos_phi[j])
+            y = p * np.float64(sin_phi[j])
             if store_momenta:
                 px[j] = x
                 py[j] = y
-            if pt[j] > met_pt_min:
+            if p > met_pt_min:
                 sx += x
                 sy += y
-            if j > offsets[e] and pt[j] > pt[j - 1]:
-                sorted_input = False
+            sorted_input &= p <= previous
+            previous = p
         momentum[e, 0] = sx
         momentum[e, 1] = sy
     return base, tagged, px, py, momentum, sorted_input
@@ -211,23 +211,40 @@ def vary_and_select_all(
     k,
     px,
     py,
-    momentum,
     met_pt_min,
+    n_sf,
 ):
-    """:func:`vary_and_select` for several variations at once, in one pass over the jets.
+    """Select the jets of several variations at once, in one pass over the jets of ``events``.
 
-    Variation ``v`` scales every jet by ``scalar[v]`` when ``row[v] < 0``, else by
-    ``per_jet[row[v], j]``. Returns ``n_jets``, ``n_bjets`` ``(V, n)``, ``index``
-    ``(V, n, k)``, ``sf`` ``(V, n, 3)`` and ``shift`` ``(V, n, 2)`` (the change of the
-    jets' momentum sum for the MET: (scalar - 1) x ``momentum`` for one factor).
+    Variation ``v`` scales every jet's pT by ``scalar[v]`` when ``row[v] < 0``, else by
+    ``per_jet[row[v], j]``. A jet is selected when ``base`` and its varied pT exceeds
+    ``pt_min``; a selected jet is b-tagged when ``tagged``.
+
+    Returns, per variation and event (zeros, -1 and ones for events not in ``events``):
+
+    ``n_jets``, ``n_bjets``
+        ``(V, n)``: selected jets and selected b-tagged jets;
+    ``index``
+        ``(V, n, k)`` flat indices (int32) of the ``k`` leading selected jets by varied pT
+        (descending, ties in input order), -1 where there are fewer. With
+        ``sorted_input`` (pT-ordered jets) and one factor, the input order is that order;
+    ``sf``
+        ``(V, n, n_sf)``: the product over selected b-tagged jets of the per-flavour factor
+        of ``sf_table`` (rows light, c, b; columns value, uncertainty) — value and, with
+        ``n_sf == 3``, value + unc and value - unc;
+    ``shift``
+        ``(R, n, 2)`` for the ``R`` rows of ``per_jet``: Σ (factor - 1) (px, py) over the
+        jets with nominal pT above ``met_pt_min`` (``px``, ``py`` the nominal momenta), the
+        change of the MET. For one factor it is (factor - 1) x the momentum sum, not
+        computed here.
     """
     n = len(offsets) - 1
     n_var = len(scalar)
     n_jets = np.zeros((n_var, n), dtype=np.int32)
     n_bjets = np.zeros((n_var, n), dtype=np.int32)
     index = np.full((n_var, n, k), -1, dtype=np.int32)
-    sf = np.ones((n_var, n, 3), dtype=np.float64)
-    shift = np.zeros((n_var, n, 2), dtype=np.float64)
+    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
+    shift = np.zeros((per_jet.shape[0], n, 2), dtype=np.float64)
     top = np.empty((n_var, k), dtype=np.float64)
     count = np.zeros(n_var, dtype=np.int64)
     nb = np.zeros(n_var, dtype=np.int64)
@@ -255,26 +272,25 @@ def vary_and_select_all(
                     sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
                     a = sf_table[sf_row, 0]
                     u = sf_table[sf_row, 1]
-                for v in range(n_var):
-                    if not pt[j] * scalar[v] > pt_min:
-                        continue
-                    if is_tagged:
-                        nb[v] += 1
-                        prod[v, 0] *= a
-                        prod[v, 1] *= a + u
-                        prod[v, 2] *= a - u
+                p = pt[j]
+                for v in range(n_var):  # without branches on the cut: it flips often
+                    sel = p * scalar[v] > pt_min
+                    b = sel & is_tagged
+                    nb[v] += b
+                    prod[v, 0] *= a if b else 1.0
+                    prod[v, 1] *= a + u if b else 1.0
+                    prod[v, 2] *= a - u if b else 1.0
                     m = count[v]
-                    if m < k:
+                    if sel and m < k:
                         index[v, e, m] = j
-                    count[v] = m + 1
+                    count[v] = m + sel
             for v in range(n_var):
                 n_jets[v, e] = count[v]
                 n_bjets[v, e] = nb[v]
                 sf[v, e, 0] = prod[v, 0]
-                sf[v, e, 1] = prod[v, 1]
-                sf[v, e, 2] = prod[v, 2]
-                shift[v, e, 0] = (scalar[v] - 1.0) * momentum[e, 0]
-                shift[v, e, 1] = (scalar[v] - 1.0) * momentum[e, 1]
+                if n_sf == 3:
+                    sf[v, e, 1] = prod[v, 1]
+                    sf[v, e, 2] = prod[v, 2]
         return n_jets, n_bjets, index, sf, shift
     for e in events:
         for v in range(n_var):
@@ -327,15 +343,52 @@ def vary_and_select_all(
             n_jets[v, e] = count[v]
             n_bjets[v, e] = nb[v]
             sf[v, e, 0] = prod[v, 0]
-            sf[v, e, 1] = prod[v, 1]
-            sf[v, e, 2] = prod[v, 2]
-            if row[v] < 0:
-                shift[v, e, 0] = (scalar[v] - 1.0) * momentum[e, 0]
-                shift[v, e, 1] = (scalar[v] - 1.0) * momentum[e, 1]
-            else:
-                shift[v, e, 0] = sums[v, 0]
-                shift[v, e, 1] = sums[v, 1]
+            if n_sf == 3:
+                sf[v, e, 1] = prod[v, 1]
+                sf[v, e, 2] = prod[v, 2]
+            if row[v] >= 0:
+                shift[row[v], e, 0] = sums[v, 0]
+                shift[row[v], e, 1] = sums[v, 1]
     return n_jets, n_bjets, index, sf, shift
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def event_cuts(
+    n_tight, n_jets, n_bjets, met_x, met_y, met_pt, shift, n_jets_min, n_bjets_min, met_min
+):
+    """The four event cuts of one variation, and its MET, in one pass over the events.
+
+    The MET is ``(met_x, met_y) - shift`` (``shift`` ``(n, 2)``), or ``met_pt`` as it is
+    when ``shift`` is empty (the nominal). Returns ``bits`` (uint32: bit 0 exactly one
+    tight lepton, 1 ``n_jets >= n_jets_min``, 2 ``n_bjets >= n_bjets_min``, 3 MET >
+    ``met_min``), ``depth`` (how many cuts in a row the event passes, for the cutflow) and
+    the varied ``mx, my, pt`` (``mx, my`` empty for the nominal).
+    """
+    n = len(n_tight)
+    varied = shift.shape[0] > 0
+    m = n if varied else 0
+    bits = np.empty(n, dtype=np.uint32)
+    depth = np.empty(n, dtype=np.int64)
+    mx = np.empty(m, dtype=np.float64)
+    my = np.empty(m, dtype=np.float64)
+    mpt = np.empty(n, dtype=np.float64)
+    for e in range(n):
+        if varied:
+            x = met_x[e] - shift[e, 0]
+            y = met_y[e] - shift[e, 1]
+            mx[e] = x
+            my[e] = y
+            p = math.sqrt(x * x + y * y)
+        else:
+            p = np.float64(met_pt[e])
+        mpt[e] = p
+        c0 = n_tight[e] == 1
+        c1 = n_jets[e] >= n_jets_min
+        c2 = n_bjets[e] >= n_bjets_min
+        c3 = p > met_min
+        bits[e] = np.uint32(c0) | (np.uint32(c1) << 1) | (np.uint32(c2) << 2) | (np.uint32(c3) << 3)
+        depth[e] = c0 + (c0 & c1) + (c0 & c1 & c2) + (c0 & c1 & c2 & c3)
+    return bits, depth, mx, my, mpt
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

@@ -1,10 +1,13 @@
 """The coffea processor: selection, features, systematic variations and inference per chunk.
 
-For each chunk of events the processor reads the needed columns once, then for every
-shape variation (``nominal``, ``jes_*``, ``jer_*``) varies the jets and MET, re-runs the
-selection and builds the features of the selected events; weight variations
-(``btag_sf_*``, ``lepton_sf_*``) reuse the nominal features with another weight. With a
-model, each variation's table gets a score column in the same pass.
+For each chunk of events the processor reads the needed columns once into flat numpy
+arrays (straight from the tree with :meth:`SemileptonicProcessor.process_tree`, or from
+NanoEvents with :meth:`SemileptonicProcessor.process`), selects the jets of every shape
+variation (``nominal``, ``jes_*``, ``jer_*``) in one pass over the jets, then per variation
+propagates the change to the MET, applies the event selection and builds the features of
+the selected events; weight variations (``btag_sf_*``, ``lepton_sf_*``) reuse the nominal
+features with another weight. With a model, each variation's table gets a score column in
+the same pass.
 
 Its output per chunk is ``{"chunks": [record]}`` (records concatenate when coffea
 accumulates); :func:`analysis_lib.columnar.runner.run_columnar` turns the records into one
@@ -50,6 +53,7 @@ import numpy as np
 from coffea.nanoevents import NanoAODSchema
 from coffea.processor import ProcessorABC
 
+from . import kernels
 from .errors import BadInputError
 from .features import FeatureConfig, build_features, jet_columns
 from .inference import FeatureScorer
@@ -64,8 +68,8 @@ from .inputs import (
 from .selection import (
     CUT_NAMES,
     Cuts,
+    EventSelection,
     cutflow_tables,
-    event_selection,
     jet_context,
     select_jets_all,
     select_leptons,
@@ -77,7 +81,6 @@ from .systematics import (
     jet_factors,
     jet_normals,
     lepton_sf,
-    propagate_met,
     resolve_variations,
     weight_factors,
 )
@@ -378,31 +381,39 @@ class SemileptonicProcessor(ProcessorABC):
             k=self.features.n_jets_max,
             btag_sf_table=sf_table,
             met_jet_pt_min=syst.met_jet_pt_min,
+            sf_shifts=bool(weight_variations),  # Weights registers btag_sf with its shifts
         )
         # selection and weights of every variation, then the features of the events that
         # pass (the lepton's four-momentum once, for all of them)
         passes = []
+        no_shift = np.zeros((0, 2))
+        require_bits = sum(1 << CUT_NAMES.index(c) for c in self.require)
         for variation, selected in zip(shape, selections, strict=True):
-            if variation.kind == "nominal":
-                mx, my, met_pt = met_x, met_y, inputs.met_pt
-            else:
-                mx, my = propagate_met(met_x, met_y, selected.momentum_shift)
-                met_pt = np.hypot(mx, my)
-            selection = event_selection(
-                n_tight_leptons=leptons.n_tight,
-                n_jets=selected.n_jets,
-                n_bjets=selected.n_bjets,
-                met_pt=met_pt,
-                cuts=cuts,
+            nominal = variation.kind == "nominal"
+            # the variation's MET, the four cuts (as coffea's PackedSelection) and the
+            # cutflow depth, in one pass over the events
+            bits, depth, mx, my, _ = kernels.event_cuts(
+                leptons.n_tight,
+                selected.n_jets,
+                selected.n_bjets,
+                met_x,
+                met_y,
+                inputs.met_pt,
+                no_shift if nominal else selected.momentum_shift,
+                cuts.n_jets_min,
+                cuts.n_bjets_min,
+                cuts.met_min,
             )
+            if nominal:
+                mx, my = met_x, met_y
+            selection = EventSelection.from_bits(CUT_NAMES, bits)
             factors = weight_factors(inputs, selected, lepton_factors, normalization)
             total = factors.total()
             cutflow_weights = {variation.name: total}
             if variation.kind == "nominal":
                 cutflow_weights.update({wv.name: factors.total(wv) for wv in weight_variations})
-            record["cutflow"].update(cutflow_tables(selection, cutflow_weights))
-            passed = selection.all(*self.require) if self.require else np.ones(n, dtype=bool)
-            rows = np.flatnonzero(passed)
+            record["cutflow"].update(cutflow_tables(selection, cutflow_weights, depth))
+            rows = np.flatnonzero((bits & require_bits) == require_bits)
             if variation.kind == "nominal" and weight_variations:
                 # the weight variations come from coffea's Weights; without them (and for
                 # the shape variations) the weight is the same product of the factors

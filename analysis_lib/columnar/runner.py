@@ -8,9 +8,11 @@ calls:
    :class:`~analysis_lib.columnar.errors.BadInputError` naming it — or, with
    ``skip_bad_files=True``, is left out and reported at the end. A missing branch raises
    :class:`~analysis_lib.columnar.errors.MissingBranchError` listing what the file has.
-2. **Process** with :class:`coffea.processor.Runner` on the chosen executor, with coffea's
-   progress bar. ``executor="auto"`` uses the Dask ``client`` given, else the current default
-   Dask client, else a new local Dask cluster (closed afterwards); ``"futures"`` and
+2. **Process** with :class:`coffea.processor.Runner` (as
+   :class:`~analysis_lib.columnar.direct.DirectRunner`: each chunk's branches are read
+   straight from the open tree, without building NanoEvents) on the chosen executor, with
+   coffea's progress bar. ``executor="auto"`` uses the Dask ``client`` given, else the
+   current default Dask client, else a new local Dask cluster (closed afterwards); ``"futures"`` and
    ``"iterative"`` use coffea's process pool and the current process. Dask runs go through
    :class:`ClientExecutor` (each chunk a plain task, so chunks spread over the workers).
    A chunk whose baskets cannot be read (a corrupt file) is reported like a bad file: with

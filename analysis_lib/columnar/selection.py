@@ -199,8 +199,9 @@ class SelectedJets:
     per_jet : bool
         Whether ``factor`` has one value per jet.
     btag_sf : numpy.ndarray
-        ``(n, 3)`` b-tag scale-factor weight (nominal, up, down): the product over the
-        selected b-tagged jets (see :mod:`~analysis_lib.columnar.systematics`).
+        ``(n, 3)`` b-tag scale-factor weight (nominal, up, down; only nominal, ``(n, 1)``,
+        when the shifts were not asked for): the product over the selected b-tagged jets
+        (see :mod:`~analysis_lib.columnar.systematics`).
     momentum_shift : numpy.ndarray
         ``(n, 2)`` change Σ (factor - 1) (px, py) of the jets' momenta, for the MET.
     """
@@ -311,10 +312,13 @@ def select_jets_all(
     k: int,
     btag_sf_table: np.ndarray | None = None,
     met_jet_pt_min: float = 15.0,
+    sf_shifts: bool = True,
 ) -> list[SelectedJets]:
     """Select the jets of several variations in one pass (see :func:`select_jets`).
 
     ``factors`` holds one factor per variation: a scalar, or an array with one per jet.
+    Without ``sf_shifts`` the b-tag scale factor is only the nominal one (``btag_sf`` is
+    ``(n, 1)``: enough when no weight variation is asked for).
     """
     scalar = np.ones(len(factors), dtype=np.float64)
     row = np.full(len(factors), -1, dtype=np.int64)
@@ -349,16 +353,19 @@ def select_jets_all(
         k,
         context.px,
         context.py,
-        context.momentum_sum,
         met_jet_pt_min,
+        3 if sf_shifts else 1,
     )
     out = []
     for v in range(len(factors)):
         is_per_jet = bool(row[v] >= 0)
-        factor = per_jet[row[v]] if is_per_jet else scalar[v : v + 1]
-        out.append(
-            SelectedJets(n_jets[v], n_bjets[v], index[v], factor, is_per_jet, sf[v], shift[v])
-        )
+        if is_per_jet:
+            factor, moved = per_jet[row[v]], shift[row[v]]
+        elif scalar[v] == 1.0:
+            factor, moved = scalar[v : v + 1], np.zeros_like(context.momentum_sum)
+        else:
+            factor, moved = scalar[v : v + 1], (scalar[v] - 1.0) * context.momentum_sum
+        out.append(SelectedJets(n_jets[v], n_bjets[v], index[v], factor, is_per_jet, sf[v], moved))
     return out
 
 
@@ -446,6 +453,25 @@ class EventSelection(PackedSelection):
         self._names = list(selections)
         return None
 
+    @classmethod
+    def from_bits(cls, names: Sequence[str], bits: np.ndarray) -> EventSelection:
+        """A selection whose cut ``names[i]`` is bit ``i`` of ``bits`` (already packed).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> EventSelection.from_bits(["a", "b"], np.array([3, 1, 0])).all("a", "b").tolist()
+        [True, False, False]
+        """
+        bits = np.asarray(bits)
+        selection = cls()
+        if getattr(selection, "_data", 0) is None and getattr(selection, "_names", None) == []:
+            selection._data = bits.astype(selection._dtype, copy=False)
+            selection._names = list(names)
+        else:  # another coffea: add the cuts one by one
+            selection.add_multiple({n: (bits >> i) & 1 == 1 for i, n in enumerate(names)})
+        return selection
+
 
 def event_selection(
     *,
@@ -469,20 +495,24 @@ def event_selection(
 
 
 def cutflow_tables(
-    selection: PackedSelection, weights: Mapping[str, np.ndarray] | None = None
+    selection: PackedSelection,
+    weights: Mapping[str, np.ndarray] | None = None,
+    depth: np.ndarray | None = None,
 ) -> dict[str, dict]:
     """The cumulative cutflow, once per weight: ``{name: {"labels", "events", "sumw"}}``.
 
     ``labels`` starts with ``"initial"``; ``events`` counts the events left after each cut
     of :data:`CUT_NAMES` in turn (``PackedSelection.all`` of the cuts so far); ``sumw`` sums
     each weight array over them. Without weights, one table ``"unweighted"`` whose ``sumw``
-    equals ``events``.
+    equals ``events``. ``depth``, how many cuts in a row each event passes, is computed
+    from ``selection`` unless given (:func:`~analysis_lib.columnar.kernels.event_cuts`).
     """
     # how many cuts in a row each event passes: the cuts are nested, so one histogram of
     # this depth gives every step of the cutflow
-    depth = np.zeros(len(selection.all(CUT_NAMES[0])), dtype=np.int64)
-    for i in range(len(CUT_NAMES)):
-        depth += selection.all(*CUT_NAMES[: i + 1])
+    if depth is None:
+        depth = np.zeros(len(selection.all(CUT_NAMES[0])), dtype=np.int64)
+        for i in range(len(CUT_NAMES)):
+            depth += selection.all(*CUT_NAMES[: i + 1])
     steps = len(CUT_NAMES) + 1
 
     def cumulative(counts: np.ndarray) -> list[float]:
