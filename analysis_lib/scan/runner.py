@@ -21,6 +21,12 @@ How the pieces fit:
 * **Resume.** Proposals replay deterministically; a proposal whose trial id is already in
   the store is told its stored result instead of running again.
 
+With a pruner, which trials are pruned depends on when their reports arrive relative to
+other trials, so TPE proposals after a pruned trial can differ between two runs; random
+and grid proposals never depend on results. A record's ``attempts`` counts how many times
+the trial was handed to a worker: the scan's own submissions plus Dask's reschedules after
+worker deaths (a trial waiting on a worker that dies counts too).
+
 Examples
 --------
 >>> import tempfile
