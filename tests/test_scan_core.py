@@ -450,3 +450,18 @@ def test_shared_path_read_once_per_worker(tmp_path, client):
     loads = client.run(load_count, data_token(shared))
     used = set(result.to_dataframe()["worker"])
     assert all(loads[w] == 1 for w in used) and all(v <= 1 for v in loads.values()), loads
+
+
+def test_tpe_resume_after_interruption_replays_model_based_proposals(tmp_path, client):
+    """history_lag=2: trials 12+ come from TPE's model; losing them re-proposes the same."""
+    full, log = run(tmp_path, client, sampler="tpe", n_trials=14, history_lag=2)
+    df = full.to_dataframe()
+    store = tmp_path / "store"
+    for tid in df[df["number"] >= 11]["trial_id"]:
+        (store / "trials" / f"{tid}.json").unlink()
+        (store / "models" / f"{tid}.pkl").unlink(missing_ok=True)
+    again, _ = run(tmp_path, client, sampler="tpe", n_trials=14, history_lag=2)
+    assert again.executed == 3 and len(executions(log)) == 17
+    assert again.to_dataframe()["trial_id"].tolist() == df["trial_id"].tolist()
+    with pytest.raises(StoreMismatchError, match="history_lag: stored 2, given 3"):
+        run(tmp_path, client, sampler="tpe", n_trials=14, history_lag=3)
