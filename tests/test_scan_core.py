@@ -465,3 +465,25 @@ def test_tpe_resume_after_interruption_replays_model_based_proposals(tmp_path, c
     assert again.to_dataframe()["trial_id"].tolist() == df["trial_id"].tolist()
     with pytest.raises(StoreMismatchError, match="history_lag: stored 2, given 3"):
         run(tmp_path, client, sampler="tpe", n_trials=14, history_lag=3)
+
+
+def test_two_scans_at_once_with_the_same_data(tmp_path, client):
+    """Each scan ships the data under its own plugin; the first to end leaves them in place."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analysis_lib.scan.shipping import data_token, has_data
+
+    data = {"log": str(tmp_path / "log"), "sleep": 0.05}
+    (tmp_path / "log").mkdir()
+
+    def one(name, n):
+        return scan(counted, SPACE, n_trials=n, sampler="random", seed=len(name),
+                    store=tmp_path / name, client=client, data=data, progress=False)  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        short, long = pool.submit(one, "a", 3), pool.submit(one, "bb", 12)
+        results = short.result(), long.result()
+    assert [r.counts()["done"] for r in results] == [3, 12]
+    assert len(executions(tmp_path / "log")) == 15
+    # both plugins gone: the workers dropped the data
+    assert not any(client.run(has_data, data_token(data)).values())

@@ -539,7 +539,7 @@ def scan(
         token = None
         if data is not None:
             token = data_token(data)
-            plugin = DataPlugin(token, data)
+            plugin = DataPlugin(token, data, name=f"hepml-scan-data-{secrets.token_hex(6)}")
             client.register_plugin(plugin, name=plugin.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         run = _Scan(

@@ -58,7 +58,8 @@ __all__ = [
 _CACHE: dict[str, Any] = {}
 _LOADS: Counter[str] = Counter()
 _LAZY: dict[str, SharedPath] = {}
-_LOCK = threading.Lock()
+_REFS: Counter[str] = Counter()
+_LOCK = threading.RLock()
 
 
 class DataMissingError(RuntimeError):
@@ -118,24 +119,33 @@ class DataPlugin(WorkerPlugin):
     token : str
         The name of the data in the worker's cache (:func:`data_token`).
     data : object
-        Anything picklable: arrays, data frames, a dict of them.
+        Anything picklable: arrays, data frames, a dict of them; or a :class:`SharedPath`.
+    name : str, optional
+        The plugin's name on the cluster (one per scan, so that two scans with the same
+        data can run at once: the cache entry lives until the last of them ends).
     """
 
-    def __init__(self, token: str, data: Any) -> None:
+    def __init__(self, token: str, data: Any, *, name: str | None = None) -> None:
         self.token = token
         self.data = data
-        self.name = f"hepml-scan-data-{token}"
+        self.name = name or f"hepml-scan-data-{token}"
 
     def setup(self, worker: Any) -> None:
-        if isinstance(self.data, SharedPath):
-            _LAZY[self.token] = self.data  # read on first use
-            return
-        _CACHE[self.token] = self.data
-        _LOADS[self.token] += 1
+        with _LOCK:
+            _REFS[self.token] += 1  # scans running with these data on this worker
+            if isinstance(self.data, SharedPath):
+                _LAZY[self.token] = self.data  # read on first use
+                return
+            _CACHE[self.token] = self.data
+            _LOADS[self.token] += 1
 
     def teardown(self, worker: Any) -> None:
-        _CACHE.pop(self.token, None)
-        _LAZY.pop(self.token, None)
+        with _LOCK:
+            _REFS[self.token] -= 1
+            if _REFS[self.token] <= 0:
+                del _REFS[self.token]
+                _CACHE.pop(self.token, None)
+                _LAZY.pop(self.token, None)
 
 
 def has_data(token: str) -> bool:
