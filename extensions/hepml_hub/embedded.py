@@ -3,7 +3,8 @@
 :func:`configure` maps :class:`hepml_hub.settings.HepmlHub` onto JupyterHub's traits:
 sqlite state, a persisted cookie secret and the proxy token in the data directory (files
 0600), :class:`~hepml_hub.auth.HepmlAuthenticator`, :class:`~hepml_hub.spawner.HepmlSpawner`,
-and two managed services, the fork server and jupyterhub-idle-culler.
+and managed services: the fork server, jupyterhub-idle-culler and (unless
+``gpu_cull_timeout`` is 0) the GPU culler (:mod:`hepml_hub.gpu_culler`).
 """
 
 from __future__ import annotations
@@ -108,3 +109,34 @@ def configure(c, hub: HepmlHub) -> None:
             "services": ["idle-culler"],
         },
     ]
+    if hub.gpu_cull_timeout > 0:
+        _gpu_culler(c, hub)
+
+
+def _gpu_culler(c, hub: HepmlHub) -> None:
+    """The GPU culler service and its role."""
+    from hepml_hub.gpu_culler import SCOPES
+
+    if hub.gpu_cull_warning > hub.gpu_cull_timeout:
+        raise ValueError(
+            f"HepmlHub.gpu_cull_warning ({hub.gpu_cull_warning}) is longer than "
+            f"gpu_cull_timeout ({hub.gpu_cull_timeout})"
+        )
+    c.JupyterHub.services.append(
+        {
+            "name": "gpu-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "hepml_hub.gpu_culler",
+                f"--timeout={hub.gpu_cull_timeout}",
+                f"--warn={hub.gpu_cull_warning}",
+                f"--every={hub.gpu_cull_every}",
+                f"--busy-percent={hub.gpu_busy_percent}",
+                f"--public-url={hub.bind_url}",
+            ],
+        }
+    )
+    c.JupyterHub.load_roles.append(
+        {"name": "gpu-culler", "scopes": list(SCOPES), "services": ["gpu-culler"]}
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Integer, List, Set, Unicode, default, validate
+from traitlets import Float, Integer, List, Set, Unicode, default, validate
 from traitlets.config import Configurable
 
 #: The repository (or installed tree) root: ``tutorials/`` and ``node_modules/`` live here.
@@ -93,6 +93,32 @@ class HepmlHub(Configurable):
         """,
     ).tag(config=True)
 
+    gpu_cull_timeout = Integer(
+        help="""Seconds a server holding GPUs may leave all of them idle (NVML utilisation below
+        ``gpu_busy_percent``) before the GPU culler stops it; 0 turns GPU culling off.
+        Busy GPUs count as activity, so busy training is never culled.
+
+        Environment: ``HEPML_GPU_CULL_TIMEOUT``. Example: ``c.HepmlHub.gpu_cull_timeout = 1800``
+        """,
+    ).tag(config=True)
+    gpu_cull_warning = Integer(
+        help="""Seconds between the warning shown in the session and the stop (at most
+        ``gpu_cull_timeout``). Environment: ``HEPML_GPU_CULL_WARNING``.
+        Example: ``c.HepmlHub.gpu_cull_warning = 600``
+        """,
+    ).tag(config=True)
+    gpu_cull_every = Integer(
+        help="""Seconds between two GPU readings (default: a tenth of the warning, between 5
+        and 60). Environment: ``HEPML_GPU_CULL_EVERY``. Example: ``c.HepmlHub.gpu_cull_every = 30``
+        """,
+    ).tag(config=True)
+    gpu_busy_percent = Float(
+        5.0,
+        help="""A GPU at or above this utilisation (percent) is busy.
+        Example: ``c.HepmlHub.gpu_busy_percent = 10``
+        """,
+    ).tag(config=True)
+
     @default("deployment")
     def _deployment_default(self) -> str:
         return _env("HEPML_DEPLOYMENT", "embedded")
@@ -133,6 +159,33 @@ class HepmlHub(Configurable):
     def _cull_every_default(self) -> int:
         fallback = max(10, min(300, self.cull_timeout // 10))
         return int(_env("HEPML_CULL_EVERY", str(fallback)))
+
+    @default("gpu_cull_timeout")
+    def _gpu_cull_timeout_default(self) -> int:
+        return int(_env("HEPML_GPU_CULL_TIMEOUT", "1800"))
+
+    @default("gpu_cull_warning")
+    def _gpu_cull_warning_default(self) -> int:
+        fallback = min(600, self.gpu_cull_timeout // 3)
+        return int(_env("HEPML_GPU_CULL_WARNING", str(fallback)))
+
+    @default("gpu_cull_every")
+    def _gpu_cull_every_default(self) -> int:
+        fallback = max(5, min(60, self.gpu_cull_warning // 10))
+        return int(_env("HEPML_GPU_CULL_EVERY", str(fallback)))
+
+    @validate("gpu_cull_timeout", "gpu_cull_warning", "gpu_cull_every")
+    def _check_gpu_cull(self, proposal):
+        name = proposal.trait.name
+        if proposal.value < (1 if name == "gpu_cull_every" else 0):
+            raise ValueError(f"HepmlHub.{name} must not be negative, got {proposal.value}")
+        return proposal.value
+
+    @validate("gpu_busy_percent")
+    def _check_busy(self, proposal):
+        if not 0 < proposal.value <= 100:
+            raise ValueError(f"HepmlHub.gpu_busy_percent must be in (0, 100], got {proposal.value}")
+        return proposal.value
 
     def apply(self, c) -> None:
         """Map these settings onto JupyterHub's traits in config ``c``."""
