@@ -186,17 +186,28 @@ def build_features(
         config.m_w,
         config.m_top,
     )
-    mx, my = met_x[rows], met_y[rows]
+    floats, small, counts = kernels.event_columns(
+        rows,
+        leptons.pt,
+        leptons.eta,
+        leptons.phi,
+        leptons.charge,
+        leptons.flavour,
+        met_x,
+        met_y,
+        selected.n_jets,
+        selected.n_bjets,
+    )
     out: dict[str, np.ndarray] = {
-        "lep_pt": leptons.pt[rows].astype(np.float32),
-        "lep_eta": leptons.eta[rows].astype(np.float32),
-        "lep_phi": leptons.phi[rows].astype(np.float32),
-        "lep_charge": leptons.charge[rows],
-        "lep_flavour": leptons.flavour[rows],
-        "met_pt": np.hypot(mx, my).astype(np.float32),
-        "met_phi": np.arctan2(my.astype(np.float32), mx.astype(np.float32)),
-        "n_jets": selected.n_jets[rows].astype(np.int16),
-        "n_bjets": selected.n_bjets[rows].astype(np.int16),
+        "lep_pt": floats[0],
+        "lep_eta": floats[1],
+        "lep_phi": floats[2],
+        "lep_charge": small[0],
+        "lep_flavour": small[1],
+        "met_pt": floats[3],
+        "met_phi": np.arctan2(floats[5], floats[4]),
+        "n_jets": counts[0],
+        "n_bjets": counts[1],
     }
     for i in range(config.n_jets):
         for q, name in enumerate(("pt", "eta", "phi", "btag")):

@@ -359,10 +359,11 @@ class SemileptonicProcessor(ProcessorABC):
             events=candidates,
             momenta=any(v.source == "jer" for v in self.variations),
         )
-        lepton_factors = lepton_sf(leptons, syst)
-        sf_table = btag_sf_table(syst) if inputs.simulation else None
         shape = [v for v in self.variations if v.kind in ("nominal", "shape")]
         weight_variations = [v for v in self.variations if v.kind == "weight"]
+        # the up and down factors only for the weight variations
+        lepton_factors = lepton_sf(leptons, syst, shifts=bool(weight_variations))
+        sf_table = btag_sf_table(syst) if inputs.simulation else None
         normals = None
         if any(v.source == "jer" for v in shape):
             normals = jet_normals(inputs, syst.seed)

@@ -247,12 +247,15 @@ def propagate_met(
     return met_x - momentum_shift[:, 0], met_y - momentum_shift[:, 1]
 
 
-def lepton_sf(leptons: Leptons, config: SystematicsConfig) -> np.ndarray:
-    """``(n, 3)`` lepton scale factor (nominal, up, down) of each event's lepton (1 if none)."""
+def lepton_sf(leptons: Leptons, config: SystematicsConfig, shifts: bool = True) -> np.ndarray:
+    """``(n, 3)`` lepton scale factor (nominal, up, down) of each event's lepton (1 if none).
+
+    Without ``shifts`` only the nominal, ``(n, 1)``.
+    """
     table = np.ones((14, 3))  # indexed by flavour: 0 (no lepton), 11, 13
     for flavour, (value, unc) in ((13, config.lepton_sf_muon), (11, config.lepton_sf_electron)):
         table[flavour] = (value, value + unc, value - unc)
-    return table[leptons.flavour]
+    return table[leptons.flavour] if shifts else table[:, :1][leptons.flavour]
 
 
 @dataclass(eq=False)
