@@ -252,13 +252,11 @@ def _dask_entries(manager) -> tuple[list[InventoryEntry], set[str]]:
     return entries, job_ids
 
 
-def collect(
-    manager=None, user: str | None = None, prefixes: Iterable[str] = JOB_NAME_PREFIXES
+def _batch_entries(
+    user: str, current: set[str], prefixes: Iterable[str] = JOB_NAME_PREFIXES
 ) -> list[InventoryEntry]:
-    """The inventory of ``user`` (default: this process's user), newest sources first."""
-    manager = _manager() if manager is None else manager
-    user = user or getpass.getuser()
-    entries, current = _dask_entries(manager)
+    """Dask worker jobs and pods of ``user`` in every batch system installed here."""
+    entries = []
     squeue = _run("squeue", "-h", "-u", user, "-o", SQUEUE_FORMAT)
     if squeue is not None:
         entries += parse_squeue(squeue, current, prefixes)
@@ -272,13 +270,25 @@ def collect(
     return entries
 
 
+def collect(
+    manager=None, user: str | None = None, prefixes: Iterable[str] = JOB_NAME_PREFIXES
+) -> list[InventoryEntry]:
+    """The inventory of ``user`` (default: this process's user): clusters, then jobs."""
+    manager = _manager() if manager is None else manager
+    entries, current = _dask_entries(manager)
+    return entries + _batch_entries(user or getpass.getuser(), current, prefixes)
+
+
 async def shut_down(entry_id: str, manager=None) -> None:
     """End the cluster or job ``entry_id`` (``kind:native-id``) of this user.
+
+    Batch jobs are ended only if the inventory lists them (Dask worker jobs of this user).
 
     Raises
     ------
     UnknownEntry
-        The id is malformed, or no such cluster exists in this server.
+        The id is malformed, or names no cluster of this server and no Dask worker job
+        of this user.
     RuntimeError
         The batch system refused (its message included).
     """
@@ -290,6 +300,8 @@ async def shut_down(entry_id: str, manager=None) -> None:
         if await manager.close_cluster(native) is None:
             raise UnknownEntry(entry_id, "no such Dask cluster in this server")
         return
+    if entry_id not in {e.id for e in _batch_entries(getpass.getuser(), set())}:
+        raise UnknownEntry(entry_id, f"not a Dask worker job of {getpass.getuser()}")
     command = {
         "slurm": ["scancel", native],
         "htcondor": ["condor_rm", native],
