@@ -29,6 +29,21 @@ def counted(params, data):
     return float(params["i"] ** 2)
 
 
+def run_scan(client, store, log, callbacks=()):
+    return scan(
+        counted,
+        {"i": Int(0, N_TRIALS - 1)},
+        n_trials=N_TRIALS,
+        sampler="grid",
+        seed=3,
+        store=store,
+        client=client,
+        data={"log": str(log)},
+        progress=False,
+        callbacks=list(callbacks),
+    )
+
+
 def test_scan_survives_scancel_of_a_worker_job(slurm, tmp_path):
     log = tmp_path / "executions"
     log.mkdir()
@@ -62,18 +77,7 @@ def test_scan_survives_scancel_of_a_worker_job(slurm, tmp_path):
                     cancelled.append(jobs[0])
                 slurm.run("scancel", jobs[0])
 
-            result = scan(
-                counted,
-                {"i": Int(0, N_TRIALS - 1)},
-                n_trials=N_TRIALS,
-                sampler="grid",
-                seed=3,
-                store=store,
-                client=client,
-                data={"log": str(log)},
-                progress=False,
-                callbacks=[cancel_one],
-            )
+            result = run_scan(client, store, log, callbacks=[cancel_one])
             assert cancelled, "the job was never cancelled: the scan ended too early"
             assert jobs[0] not in slurm.job_ids()
 
@@ -91,17 +95,7 @@ def test_scan_survives_scancel_of_a_worker_job(slurm, tmp_path):
             # the store on disk says the same, and a re-run computes nothing
             assert len(load_scan(store).to_dataframe()) == N_TRIALS
             before = len(list(log.iterdir()))
-            again = scan(
-                counted,
-                {"i": Int(0, N_TRIALS - 1)},
-                n_trials=N_TRIALS,
-                sampler="grid",
-                seed=3,
-                store=store,
-                client=client,
-                data={"log": str(log)},
-                progress=False,
-            )
+            again = run_scan(client, store, log)
             assert len(list(log.iterdir())) == before
             assert again.executed == 0
     finally:

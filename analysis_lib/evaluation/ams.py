@@ -80,6 +80,16 @@ def _counts(name: str, value: ArrayLike, *, positive: bool = False) -> NDArray[n
     return arr
 
 
+def _with_uncertainty(
+    s: ArrayLike, b: ArrayLike, sigma_b: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Checked ``s``, ``b`` (> 0) and ``sigma_b**2``, broadcast together."""
+    s_arr = _counts("s", s)
+    b_arr = _counts("b", b, positive=True)
+    sig2 = _counts("sigma_b", sigma_b) ** 2
+    return tuple(np.broadcast_arrays(s_arr, b_arr, sig2))  # type: ignore[return-value]
+
+
 def _result(z2: NDArray[np.float64]) -> NDArray[np.float64] | float:
     # rounding can make 0 come out as -1e-17: clip before the square root
     z = np.sqrt(np.clip(z2, 0.0, None))
@@ -193,10 +203,7 @@ def ams1(s: ArrayLike, b: ArrayLike, sigma_b: ArrayLike) -> NDArray[np.float64] 
     >>> bool(ams1(50.0, 100.0, 5.0) < asimov_z0(50.0, 100.0))
     True
     """
-    s_arr = _counts("s", s)
-    b_arr = _counts("b", b, positive=True)
-    sig2 = _counts("sigma_b", sigma_b) ** 2
-    s_arr, b_arr, sig2 = np.broadcast_arrays(s_arr, b_arr, sig2)
+    s_arr, b_arr, sig2 = _with_uncertainty(s, b, sigma_b)
     n = s_arr + b_arr
     d = np.sqrt((b_arr - sig2) ** 2 + 4.0 * n * sig2)
     c = b_arr + sig2 + d
@@ -233,10 +240,7 @@ def z_disc(s: ArrayLike, b: ArrayLike, sigma_b: ArrayLike) -> NDArray[np.float64
     >>> bool(z_disc(50.0, 100.0, 5.0) < asimov_z0(50.0, 100.0))
     True
     """
-    s_arr = _counts("s", s)
-    b_arr = _counts("b", b, positive=True)
-    sig2 = _counts("sigma_b", sigma_b) ** 2
-    s_arr, b_arr, sig2 = np.broadcast_arrays(s_arr, b_arr, sig2)
+    s_arr, b_arr, sig2 = _with_uncertainty(s, b, sigma_b)
     # With t = s/b and q = sigma_b^2 / (b + sigma_b^2), the expression under the root is
     # 2 b (h(t) - h(t q) / q), h(u) = (1 + u) ln(1 + u) - u: the same algebra, without
     # the cancellation between terms of order s that the printed form suffers for s << b.
