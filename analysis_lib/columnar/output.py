@@ -162,6 +162,16 @@ def _git_commit() -> tuple[str | None, bool | None]:
         return None, None
 
 
+@functools.cache
+def _distribution_version(dist: str) -> str | None:
+    # importlib.metadata scans the environment (milliseconds per call); an installed
+    # version does not change while the process runs
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def code_version(*, git: bool = True) -> dict:
     """Versions of this code and the libraries that shape the output.
 
@@ -169,12 +179,7 @@ def code_version(*, git: bool = True) -> dict:
     the package runs from a git checkout.
     """
 
-    def version(dist: str) -> str | None:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
+    version = _distribution_version
     out = {
         "hepml_hub": version("hepml-hub"),
         "coffea": version("coffea"),

@@ -124,7 +124,7 @@ def make_executor(
 
     Examples
     --------
-    >>> ex, close = make_executor("iterative", progress=False)
+    >>> ex, close = make_executor("iterative")
     >>> type(ex).__name__
     'IterativeExecutor'
     >>> close()
@@ -132,6 +132,8 @@ def make_executor(
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if executor == "iterative":
+        if not progress:
+            return QuietIterativeExecutor(status=False), lambda: None
         return coffea_processor.IterativeExecutor(status=progress), lambda: None
     if executor == "futures":
         return (
@@ -168,6 +170,25 @@ def make_executor(
 
 def _dask_executor(client: Any, progress: bool) -> ClientExecutor:
     return ClientExecutor(client=client, status=progress)
+
+
+class QuietIterativeExecutor(coffea_processor.IterativeExecutor):
+    """coffea's iterative executor without its progress display.
+
+    coffea's draws a rich live display even with ``status=False`` (its refreshes cost
+    tens of milliseconds a run); this one only maps and accumulates, in the same order.
+
+    Examples
+    --------
+    >>> QuietIterativeExecutor()([1, 2, 3], lambda x: {"n": x}, None)
+    ({'n': 6}, 0)
+    """
+
+    def __call__(self, items, function, accumulator):
+        items = list(items)
+        if not items:
+            return accumulator
+        return accumulate(map(function, items), accumulator), 0
 
 
 @dataclass
