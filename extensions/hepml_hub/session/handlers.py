@@ -95,6 +95,9 @@ class InventoryPageHandler(JupyterHandler):
         base = url_path_join(self.base_url, "hepml")
         html = html.replace("{{api}}", base).replace("{{xsrf}}", self.xsrf_token.decode())
         self.set_header("Content-Type", "text/html; charset=utf-8")
+        # JupyterHub forbids all framing by default; JupyterLab (same origin) shows this page
+        # in a tab, so only same-origin framing is allowed.
+        self.set_header("Content-Security-Policy", "frame-ancestors 'self'")
         self.finish(html)
 
 
@@ -103,7 +106,7 @@ def handlers(base_url: str) -> list[tuple[str, type]]:
     root = url_path_join(base_url, "hepml")
     return [
         (url_path_join(root, "clusters") + "/?", ClustersHandler),
-        (url_path_join(root, "clusters", r"(?P<entry_id>[a-z]+:[-\w.]+)"), ClustersHandler),
+        (url_path_join(root, "clusters", r"(?P<entry_id>[a-z]+(?::|%3[Aa])[-\w.]+)"), ClustersHandler),
         (url_path_join(root, "notices") + "/?", NoticesHandler),
         (url_path_join(root, "inventory") + "/?", InventoryPageHandler),
     ]
