@@ -104,9 +104,10 @@ class InventoryPageHandler(JupyterHandler):
 def handlers(base_url: str) -> list[tuple[str, type]]:
     """Tornado routes under ``base_url``."""
     root = url_path_join(base_url, "hepml")
+    entry = r"(?P<entry_id>[a-z]+(?::|%3[Aa])[-\w.]+)"  # kind:id, the colon maybe escaped
     return [
         (url_path_join(root, "clusters") + "/?", ClustersHandler),
-        (url_path_join(root, "clusters", r"(?P<entry_id>[a-z]+(?::|%3[Aa])[-\w.]+)"), ClustersHandler),
+        (url_path_join(root, "clusters", entry), ClustersHandler),
         (url_path_join(root, "notices") + "/?", NoticesHandler),
         (url_path_join(root, "inventory") + "/?", InventoryPageHandler),
     ]
