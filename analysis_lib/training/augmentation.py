@@ -49,7 +49,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import inputs
 from .errors import TrainingInputError, UnknownVariationError
-from .tables import check_tables, feature_columns, labels_and_weights
+from .tables import (
+    check_tables,
+    feature_columns,
+    labels_and_weights,
+    select_features,
+    variations_named,
+)
 
 MIXING_MODES = ("weight", "sample")
 
@@ -71,15 +77,12 @@ def normalise_mixing(mixing: Mapping[str, float] | None, available: Sequence[str
     unknown = [k for k in mixing if k not in available]
     if unknown:
         raise UnknownVariationError(
-            f"unknown variation{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(map(repr, unknown))} in mixing; the tables have: {', '.join(available)}"
+            f"unknown {variations_named(unknown)} in mixing; the tables have: "
+            f"{', '.join(available)}"
         )
     shares = {}
     for name, value in mixing.items():
-        try:
-            share = float(value)
-        except (TypeError, ValueError):
-            share = float("nan")
+        share = inputs.number_or_nan(value)
         if not np.isfinite(share) or share < 0:
             raise TrainingInputError(f"mixing share of {name!r} must be >= 0, got {value!r}")
         if share > 0:
@@ -189,20 +192,7 @@ class VariationAugmentedClassifier(ClassifierMixin, BaseEstimator):
 
     def _features(self, X: Any) -> Any:
         check_is_fitted(self, "estimator_")
-        if hasattr(X, "to_pandas") and hasattr(X, "schema"):
-            X = X.to_pandas()
-        if isinstance(X, pd.DataFrame):
-            cols = list(self.feature_names_in_)
-            missing = [c for c in cols if c not in X.columns]
-            if missing:
-                from .errors import FeatureMismatchError
-
-                raise FeatureMismatchError(
-                    f"the {type(self).__name__} was trained on features {cols}; X lacks "
-                    f"{', '.join(map(repr, missing))}"
-                )
-            return X[cols]
-        return X
+        return select_features(X, list(self.feature_names_in_), owner=type(self).__name__)
 
     def predict_proba(self, X: Any) -> NDArray[np.float64]:
         """Class probabilities; a table's extra columns (label, weight, ...) are ignored."""

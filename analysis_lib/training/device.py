@@ -35,21 +35,17 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda|gpu)(:\d+)?$")
 def nvml_gpu_count() -> int:
     """NVIDIA GPUs visible to NVML; 0 without driver, library or GPU.
 
+    The count of :func:`analysis_lib.compute.gpus.nvml_gpu_count`, imported when called
+    (``analysis_lib.compute`` imports Dask, which training alone does not need).
+
     Examples
     --------
     >>> nvml_gpu_count() >= 0
     True
     """
-    try:
-        import pynvml
+    from analysis_lib.compute.gpus import nvml_gpu_count as count
 
-        pynvml.nvmlInit()
-        try:
-            return int(pynvml.nvmlDeviceGetCount())
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # NVMLError_LibraryNotFound, DriverNotLoaded, ImportError
-        return 0
+    return count()
 
 
 def xgboost_has_cuda() -> bool:

@@ -35,11 +35,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
 
+from analysis_lib.training._keras_estimator import KerasModelEstimator
 from analysis_lib.training.asimov import Nuisance, check_nuisances
 from analysis_lib.training.errors import TrainingInputError, UnknownVariationError
-from analysis_lib.training.inputs import align_features, feature_matrix, labels, sample_weights
+from analysis_lib.training.inputs import (
+    feature_matrix,
+    labels,
+    nonnegative_weights,
+    number_or_nan,
+    sample_weights,
+)
 
 __all__ = ["InfernoClassifier"]
 
@@ -53,10 +59,7 @@ def _positive_int(name: str, value: object) -> int:
 
 
 def _positive_float(name: str, value: object) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        out = math.nan
+    out = number_or_nan(value)
     if not math.isfinite(out) or out <= 0.0:
         raise TrainingInputError(f"{name} must be a finite number > 0, got {value!r}")
     return out
@@ -189,7 +192,7 @@ def _inferno_model_class():
     return InfernoModel
 
 
-class InfernoClassifier(BaseEstimator):
+class InfernoClassifier(KerasModelEstimator, BaseEstimator):
     """A neural summary statistic trained to minimise the expected uncertainty on the signal.
 
     Parameters
@@ -386,24 +389,13 @@ class InfernoClassifier(BaseEstimator):
         self._check_params()
         values, names = feature_matrix(X)
         yv = labels(y, values.shape[0])
-        w = sample_weights(sample_weight, values.shape[0])
-        if np.any(w < 0):
-            row = int(np.flatnonzero(w < 0)[0])
-            raise TrainingInputError(
-                f"sample_weight must be >= 0 for INFERNO templates, got {w[row]!r} at row {row}"
-            )
+        w = nonnegative_weights(sample_weights(sample_weight, values.shape[0]), "INFERNO templates")
         check_nuisances(self.nuisances, values.shape[1])
         var_names, deltas = self._displacements(variations, values)
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
         self.variation_names_ = var_names
-        self.n_features_in_ = values.shape[1]
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.feature_mean_ = values.mean(axis=0)
-        self.feature_scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
+        self._fit_features(values, names)
         x32 = np.hstack([values, *deltas]).astype(np.float32)  # features, then displacements
         y32, w32 = yv.astype(np.float32), w.astype(np.float32)
         validation = None
@@ -430,19 +422,6 @@ class InfernoClassifier(BaseEstimator):
         return self
 
     # --------------------------------------------------------------- prediction
-
-    def _checked(self, X: ArrayLike) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        values, names = feature_matrix(X)
-        fitted = getattr(self, "feature_names_in_", None)
-        values = align_features(
-            values,
-            names,
-            None if fitted is None else list(fitted),
-            self.n_features_in_,
-            owner=type(self).__name__,
-        )
-        return values.astype(np.float32)
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """Logits of the bins, shape (n, n_bins)."""
@@ -487,16 +466,8 @@ class InfernoClassifier(BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        model = state.pop("model_", None)
-        if model is not None:
-            state["_weights"] = [np.asarray(v) for v in model.network.get_weights()]
-        return state
+    def _networks(self, model) -> list:
+        return [model.network]
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("_weights", None)
-        self.__dict__.update(state)
-        if weights is not None:
-            self.model_ = self._make_model(self.n_features_in_)
-            self.model_.network.set_weights(weights)
+    def _new_model(self):
+        return self._make_model(self.n_features_in_)

@@ -22,6 +22,7 @@ analysis_lib.training.errors.TrainingInputError: y has a single class (1); a bin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,19 +127,52 @@ def check_finite(
         )
 
 
+def one_per_event(values: Any, n_events: int, *, name: str, item: str, items: str) -> np.ndarray:
+    """``values`` as a 1D array of ``n_events`` entries (a single column is flattened).
+
+    ``name`` is the argument's name, ``item`` and ``items`` what one entry and several
+    entries are called in the error messages.
+
+    Examples
+    --------
+    >>> one_per_event([[1], [2]], 2, name="z", item="nuisance value", items="z values")
+    array([1, 2])
+    >>> one_per_event([1, 2], 3, name="z", item="nuisance value", items="z values")
+    Traceback (most recent call last):
+    ...
+    analysis_lib.training.errors.TrainingInputError: X and z have different lengths: 3 events in X, 2 z values
+    """  # noqa: E501
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise TrainingInputError(f"{name} must be 1D (one {item} per event), got shape {arr.shape}")
+    if arr.shape[0] != n_events:
+        raise TrainingInputError(
+            f"X and {name} have different lengths: {n_events} events in X, {arr.shape[0]} {items}"
+        )
+    return arr
+
+
+def number_or_nan(value: Any) -> float:
+    """``float(value)``, or NaN when ``value`` is not a number (for one finiteness check).
+
+    Examples
+    --------
+    >>> number_or_nan("0.5"), number_or_nan("half"), number_or_nan(None)
+    (0.5, nan, nan)
+    """
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def labels(y: Any, n_events: int) -> FloatArray:
     """Binary labels (1 signal, 0 background) as float64; both classes must be present."""
     if y is None:
         raise TrainingInputError("y is required: 1 for signal, 0 for background")
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1) if arr.ndim == 2 and arr.shape[1] == 1 else arr
-    if arr.ndim != 1:
-        raise TrainingInputError(f"y must be 1D, got shape {np.shape(y)}")
-    if arr.shape[0] != n_events:
-        raise TrainingInputError(
-            f"X and y have different lengths: {n_events} events in X, {arr.shape[0]} labels"
-        )
+    arr = one_per_event(y, n_events, name="y", item="label", items="labels")
     try:
         values = arr.astype(np.float64)
     except (TypeError, ValueError):
@@ -169,6 +203,24 @@ def sample_weights(sample_weight: Any, n_events: int) -> FloatArray:
         row = int(np.flatnonzero(~np.isfinite(w))[0])
         raise TrainingInputError(
             f"sample_weight has a non-finite value {float(w[row])!r} at row {row}"
+        )
+    return w
+
+
+def nonnegative_weights(w: FloatArray, purpose: str) -> FloatArray:
+    """Refuse negative event weights, naming the first one; ``purpose`` says what needs them.
+
+    Examples
+    --------
+    >>> nonnegative_weights(np.array([1.0, -0.5]), "templates")
+    Traceback (most recent call last):
+    ...
+    analysis_lib.training.errors.TrainingInputError: sample_weight must be >= 0 for templates, got np.float64(-0.5) at row 1
+    """  # noqa: E501
+    if np.any(w < 0):
+        row = int(np.flatnonzero(w < 0)[0])
+        raise TrainingInputError(
+            f"sample_weight must be >= 0 for {purpose}, got {w[row]!r} at row {row}"
         )
     return w
 

@@ -55,7 +55,14 @@ from .errors import (
     UnknownParameterError,
     UnknownVariationError,
 )
-from .tables import as_frame, check_tables, feature_columns, labels_and_weights
+from .tables import (
+    as_frame,
+    check_tables,
+    feature_columns,
+    labels_and_weights,
+    select_features,
+    variations_named,
+)
 
 
 def default_nuisance_values(nuisance: str) -> dict[str, float]:
@@ -131,15 +138,12 @@ class NuisanceParameterisedClassifier(ClassifierMixin, BaseEstimator):
         missing = [v for v in mapping if v not in frames]
         if missing:
             raise UnknownVariationError(
-                f"variation{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-                f"of nuisance {self.nuisance!r} not in X; X has: {', '.join(frames)}"
+                f"{variations_named(missing)} of nuisance {self.nuisance!r} not in X; "
+                f"X has: {', '.join(frames)}"
             )
         values = {}
         for name, value in mapping.items():
-            try:
-                values[name] = float(value)
-            except (TypeError, ValueError):
-                values[name] = float("nan")
+            values[name] = inputs.number_or_nan(value)
             if not np.isfinite(values[name]):
                 raise TrainingInputError(
                     f"nuisance value of {name!r} must be finite, got {value!r}"
@@ -215,17 +219,7 @@ class NuisanceParameterisedClassifier(ClassifierMixin, BaseEstimator):
     def _matrix(self, X: Any) -> NDArray[np.float64]:
         check_is_fitted(self, "estimator_")
         cols = list(self.feature_names_in_)
-        if not isinstance(X, pd.DataFrame) and hasattr(X, "to_pandas"):
-            X = as_frame(X)
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in cols if c not in X.columns]
-            if missing:
-                raise FeatureMismatchError(
-                    f"the {type(self).__name__} was trained on features {cols}; X lacks "
-                    f"{', '.join(map(repr, missing))}"
-                )
-            X = X[cols]
-        values, _ = inputs.feature_matrix(X)
+        values, _ = inputs.feature_matrix(select_features(X, cols, owner=type(self).__name__))
         if values.shape[1] != len(cols):
             raise FeatureMismatchError(
                 f"X has {values.shape[1]} features but the {type(self).__name__} was trained "

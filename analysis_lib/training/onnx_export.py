@@ -28,7 +28,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import inputs
+from .atomic import atomic_write
 from .errors import TrainingInputError
 
 
@@ -68,20 +68,6 @@ def model_feature_names(model: Any) -> list[str]:
     if hasattr(model, "feature_names_in_"):
         return [str(c) for c in model.feature_names_in_]
     return inputs.default_names(int(model.n_features_in_))
-
-
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> Path:
@@ -128,7 +114,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    return _atomic_write(Path(path), lambda tmp: onnx.save(proto, tmp))
+    return atomic_write(Path(path), lambda tmp: onnx.save(proto, tmp))
 
 
 def onnx_predict_proba(path: str | os.PathLike, X: Any) -> NDArray[np.float64]:

@@ -41,13 +41,13 @@ import os
 import pickle
 import platform
 import subprocess
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from sklearn.utils.validation import check_is_fitted
 
+from .atomic import atomic_write
 from .base import _jsonable
 from .errors import TrainingInputError
 from .onnx_export import base_classifier, model_feature_names
@@ -183,21 +183,15 @@ def save_model(
         "files": files,
     }
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+
+    def write(tmp: str) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("metadata.json", json.dumps(metadata, indent=2) + "\n")
             zf.writestr("estimator.pkl", blob)
             if native is not None:
                 zf.writestr(native[0], native[1])
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+
+    return atomic_write(path, write, mode=0o644)
 
 
 def _native(clf: Any) -> tuple[str, bytes] | None:

@@ -48,9 +48,17 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from analysis_lib.training._keras_estimator import KerasModelEstimator
 from analysis_lib.training._pivot_adversary import make_adversary
 from analysis_lib.training.errors import TrainingInputError, UnknownParameterError
-from analysis_lib.training.inputs import align_features, feature_matrix, labels, sample_weights
+from analysis_lib.training.inputs import (
+    feature_matrix,
+    labels,
+    nonnegative_weights,
+    number_or_nan,
+    one_per_event,
+    sample_weights,
+)
 
 __all__ = ["PivotClassifier", "refit_adversary_nll"]
 
@@ -66,10 +74,7 @@ def _count(name: str, value: object, minimum: int) -> int:
 
 
 def _number(name: str, value: object, *, positive: bool) -> float:
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        out = math.nan
+    out = number_or_nan(value)
     if not math.isfinite(out) or out < 0.0 or (positive and out == 0.0):
         bound = "> 0" if positive else ">= 0"
         raise TrainingInputError(f"{name} must be a finite number {bound}, got {value!r}")
@@ -82,15 +87,7 @@ def _nuisance_values(z: Any, n_events: int) -> FloatArray:
             "z is required: fit(X, y, sample_weight=None, *, z) with the nuisance value of "
             "every event"
         )
-    arr = np.asarray(z)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1:
-        raise TrainingInputError(f"z must be 1D (one nuisance value per event), got {arr.shape}")
-    if arr.shape[0] != n_events:
-        raise TrainingInputError(
-            f"X and z have different lengths: {n_events} events in X, {arr.shape[0]} z values"
-        )
+    arr = one_per_event(z, n_events, name="z", item="nuisance value", items="z values")
     try:
         values = arr.astype(np.float64)
     except (TypeError, ValueError):
@@ -183,7 +180,7 @@ def _pivot_model_class():
     return PivotModel
 
 
-class PivotClassifier(ClassifierMixin, BaseEstimator):
+class PivotClassifier(KerasModelEstimator, ClassifierMixin, BaseEstimator):
     """Binary classifier made insensitive to a nuisance by an adversary (learning to pivot).
 
     Parameters
@@ -393,12 +390,7 @@ class PivotClassifier(ClassifierMixin, BaseEstimator):
         n = values.shape[0]
         yv = labels(y, n)
         zv = _nuisance_values(z, n)
-        w = sample_weights(sample_weight, n)
-        if np.any(w < 0):
-            row = int(np.flatnonzero(w < 0)[0])
-            raise TrainingInputError(
-                f"sample_weight must be >= 0 for pivot training, got {w[row]!r} at row {row}"
-            )
+        w = nonnegative_weights(sample_weights(sample_weight, n), "pivot training")
         if self.adversary_class is not None:
             sel = yv == self.adversary_class
             zv_sel = zv[sel]
@@ -414,14 +406,7 @@ class PivotClassifier(ClassifierMixin, BaseEstimator):
         if self.seed is not None:
             keras.utils.set_random_seed(int(self.seed))
         self.classes_ = np.array([0, 1])
-        self.n_features_in_ = values.shape[1]
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.feature_mean_ = values.mean(axis=0)
-        std = values.std(axis=0)
-        self.feature_scale_ = np.where(std > 0, std, 1.0)
+        self._fit_features(values, names)
         self.model_ = self._make_model()
         x32 = values.astype(np.float32)
         yz = np.column_stack([yv, zenc]).astype(np.float32)
@@ -450,19 +435,6 @@ class PivotClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # --------------------------------------------------------------- prediction
-
-    def _checked(self, X: ArrayLike) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        values, names = feature_matrix(X)
-        fitted = getattr(self, "feature_names_in_", None)
-        values = align_features(
-            values,
-            names,
-            None if fitted is None else list(fitted),
-            self.n_features_in_,
-            owner=type(self).__name__,
-        )
-        return values.astype(np.float32)
 
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """The classifier's logit, shape (n,)."""
@@ -493,23 +465,11 @@ class PivotClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ pickling
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        model = state.pop("model_", None)
-        if model is not None:
-            state["_weights"] = (
-                [np.asarray(v) for v in model.classifier.get_weights()],
-                [np.asarray(v) for v in model.adversary.get_weights()],
-            )
-        return state
+    def _networks(self, model) -> list:
+        return [model.classifier, model.adversary]
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("_weights", None)
-        self.__dict__.update(state)
-        if weights is not None:
-            self.model_ = self._make_model()
-            self.model_.classifier.set_weights(weights[0])
-            self.model_.adversary.set_weights(weights[1])
+    def _new_model(self):
+        return self._make_model()
 
 
 def _mean_nll(est: PivotClassifier, adversary, x: np.ndarray, z: FloatArray, w: FloatArray):

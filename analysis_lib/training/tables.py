@@ -28,7 +28,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from . import inputs
-from .errors import TrainingInputError, UnknownVariationError
+from .errors import FeatureMismatchError, TrainingInputError, UnknownVariationError
 
 Tables = Mapping[str, Any]
 
@@ -45,6 +45,47 @@ def as_frame(table: Any, *, name: str = "table") -> pd.DataFrame:
         f"{name}: expected a pandas DataFrame, a pyarrow Table or a parquet path, "
         f"got {type(table).__name__}"
     )
+
+
+def variations_named(names: Sequence[str]) -> str:
+    """``variation 'a'`` or ``variations 'a', 'b'``: variation names for an error message.
+
+    Examples
+    --------
+    >>> variations_named(["jes_up"]), variations_named(["jes_up", "jes_down"])
+    ("variation 'jes_up'", "variations 'jes_up', 'jes_down'")
+    """
+    return f"variation{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}"
+
+
+def select_features(X: Any, columns: Sequence[str], *, owner: str) -> Any:
+    """The trained feature ``columns`` of a table, in training order; arrays pass as they are.
+
+    A pyarrow Table becomes a DataFrame; extra columns (label, weight, ...) are dropped, a
+    missing one raises :class:`~analysis_lib.training.errors.FeatureMismatchError` naming it.
+
+    Examples
+    --------
+    >>> select_features(pd.DataFrame({"w": [1.0], "b": [2.0], "a": [3.0]}), ["a", "b"],
+    ...                 owner="model").columns.tolist()
+    ['a', 'b']
+    >>> select_features(pd.DataFrame({"a": [1.0]}), ["a", "b"], owner="model")
+    Traceback (most recent call last):
+    ...
+    analysis_lib.training.errors.FeatureMismatchError: the model was trained on features ['a', 'b']; X lacks 'b'
+    """  # noqa: E501
+    if not isinstance(X, pd.DataFrame) and hasattr(X, "to_pandas"):
+        X = as_frame(X)
+    if isinstance(X, pd.DataFrame):
+        cols = list(columns)
+        missing = [c for c in cols if c not in X.columns]
+        if missing:
+            raise FeatureMismatchError(
+                f"the {owner} was trained on features {cols}; X lacks "
+                f"{', '.join(map(repr, missing))}"
+            )
+        return X[cols]
+    return X
 
 
 def label_tables(
