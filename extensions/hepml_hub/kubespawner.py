@@ -46,8 +46,8 @@ from typing import Any as AnyType
 from kubespawner import KubeSpawner
 from traitlets import Any, Dict, Float, List, Unicode, default, validate
 
-from hepml_hub.options import FormSpec, OptionsError, SessionOptions, Stack, validate_options
-from hepml_hub.spawner import _TEMPLATES, HepmlSpawner
+from hepml_hub.options import OptionsError, SessionOptions, Stack, validate_options
+from hepml_hub.spawner import HepmlSpawner
 
 #: The extended resource that the NVIDIA device plugin advertises.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -389,6 +389,7 @@ class HepmlKubeSpawner(KubeSpawner):
     spec = HepmlSpawner.spec
     user_groups = HepmlSpawner.user_groups
     _prefill = HepmlSpawner._prefill
+    options_form_html = HepmlSpawner.options_form_html
     _cpu_fallback_url = HepmlSpawner._cpu_fallback_url
     _refuse = HepmlSpawner._refuse
     options_from_form_data = HepmlSpawner.options_from_form_data
@@ -433,22 +434,8 @@ class HepmlKubeSpawner(KubeSpawner):
 
     async def render_options_form(self, spawner=None) -> str:
         """HTML of the spawn form for this user (their limits, the cluster's free GPUs)."""
-        spec: FormSpec = self.spec
-        limits = spec.limits_for(self.user_groups())
         free, total = await self.gpu_availability()
-        memory_choices = sorted(
-            {m for m in (1, 2, 4, 8, 16, 32, 64, 128, 256) if m <= limits.memory} | {limits.memory}
-        )
-        return _TEMPLATES.get_template("options_form.html").render(
-            stacks=spec.allowed_stacks(limits),
-            backends=spec.allowed_backends(limits),
-            cores=list(range(1, limits.cores + 1)),
-            memory=memory_choices,
-            gpus=list(range(0, limits.gpus + 1)),
-            gpus_free=free,
-            gpus_total=total,
-            values=self._prefill(spec, limits),
-        )
+        return self.options_form_html(free, total)
 
     # -- options -> pod ------------------------------------------------------------------
 

@@ -259,6 +259,11 @@ class HepmlSpawner(LocalProcessSpawner):
 
     async def render_options_form(self, spawner=None) -> str:
         """HTML of the spawn form for this user (their limits, live GPU availability)."""
+        return self.options_form_html(GPU_ALLOCATOR.free(), GPU_ALLOCATOR.total())
+
+    def options_form_html(self, gpus_free: int | None, gpus_total: int | None) -> str:
+        """HTML of the spawn form for this user's limits, showing ``gpus_free`` of
+        ``gpus_total`` GPUs (what the spawner counted: its allocator, or the cluster)."""
         spec = self.spec
         limits = spec.limits_for(self.user_groups())
         memory_choices = sorted(
@@ -270,8 +275,8 @@ class HepmlSpawner(LocalProcessSpawner):
             cores=list(range(1, limits.cores + 1)),
             memory=memory_choices,
             gpus=list(range(0, limits.gpus + 1)),
-            gpus_free=GPU_ALLOCATOR.free(),
-            gpus_total=GPU_ALLOCATOR.total(),
+            gpus_free=gpus_free,
+            gpus_total=gpus_total,
             values=self._prefill(spec, limits),
         )
 
