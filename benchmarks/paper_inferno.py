@@ -29,28 +29,18 @@ Results go to ``benchmarks/results/paper_inferno.json`` (atomically)::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks._paper import parse_args, timed_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "paper_inferno.json"
 PAPER = {"cross_entropy": 23.94, "inferno": 16.95, "bayes_classifier": 24.93, "exact": 15.65}
 INFERNO_TARGET = 17.0
 EXACT_TOLERANCE = 0.1
-
-
-def _limit_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ.setdefault(var, str(n))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
 def _cross_entropy_scores(X, y, epochs: int, seed: int):
@@ -170,20 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-per-component", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--ce-epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    _limit_threads(args.threads)
-
-    from benchmarks.report import machine_info, write_report
-
-    tic = time.perf_counter()
-    report = run(args)
-    report["total_s"] = time.perf_counter() - tic
-    report["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    report["machine"] = machine_info("numpy", "keras", "tensorflow-cpu")
-    write_report(args.output, report)
+    args = parse_args(parser, RESULTS, argv)
+    report = timed_report(run, args)
     res = report["results"]
     print(
         f"sigma(s): INFERNO {res['inferno']['sigma']:.2f} (target <= {INFERNO_TARGET}), "

@@ -23,29 +23,19 @@ Results go to ``benchmarks/results/paper_pivot.json`` (atomically); a summary is
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks._paper import parse_args, timed_report
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "paper_pivot.json"
 PRIOR_ENTROPY = 0.5 * math.log(2.0 * math.pi * math.e)  # N(0, 1)
 KS_RATIO_TARGET = 8.0
 NLL_TOLERANCE = 0.02
-
-
-def _limit_threads(n: int) -> None:
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ.setdefault(var, str(n))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(n)
-    tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,20 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--pretrain-epochs", type=int, default=5)
     parser.add_argument("--adversary-steps", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    _limit_threads(args.threads)
-
-    from benchmarks.report import machine_info, write_report
-
-    tic = time.perf_counter()
-    report = run(args)
-    report["total_s"] = time.perf_counter() - tic
-    report["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    report["machine"] = machine_info("numpy", "keras", "tensorflow-cpu")
-    write_report(args.output, report)
+    args = parse_args(parser, RESULTS, argv)
+    report = timed_report(run, args)
     print(
         f"KS ratio {report['ks_ratio']:.1f} (target >= {KS_RATIO_TARGET}), refit NLL "
         f"{report['results'][f'lam_{args.lam:g}']['refit_nll']:.4f} "
