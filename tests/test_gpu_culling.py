@@ -162,6 +162,15 @@ def test_culler_warns_in_the_session_then_stops_it_through_the_real_hub(hub, use
         [server] = api.servers()
         assert server.url == f"/user/{name}/"
         tracker = GpuCullTracker(GpuCullPolicy(idle_timeout=600, warn_before=300))
+
+        # Busy GPUs are activity: the hub's last_activity moves (idle-culler spares it).
+        before = hub.server_model(name)["last_activity"]
+        time.sleep(1.1)
+        busy = cull_round(api, tracker, RecordedUtilisation({0: [85.0]}))
+        assert busy[server.key].action is Action.BUSY
+        assert hub.server_model(name)["last_activity"] > before
+        assert f"200 POST /hub/api/users/{name}/activity (test-admin@" in hub.log_text()
+
         idle = RecordedUtilisation({0: [0.0]})
         assert cull_round(api, tracker, idle, now=0)[server.key].action is Action.KEEP
         warned = cull_round(api, tracker, idle, now=300)[server.key]

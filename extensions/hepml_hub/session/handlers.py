@@ -11,6 +11,11 @@
 
 All of them need an authenticated user allowed on this server (the owner, or a hub service
 with ``access:servers``), checked by jupyter_server's authorizer.
+
+Examples
+--------
+>>> [pattern for pattern, _ in handlers("/user/alice/")][::2]
+['/user/alice/hepml/clusters/?', '/user/alice/hepml/notices/?']
 """
 
 from __future__ import annotations
