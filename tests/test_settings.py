@@ -19,7 +19,7 @@ def test_embedded_keeps_site_choices(tmp_path):
     assert c.HepmlSpawner.backends == ["local"]
     assert c.Spawner.default_url == "/tree"
     names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["site-monitor", "hepml-forkserver", "idle-culler"]
+    assert names == ["site-monitor", "hepml-forkserver", "idle-culler", "gpu-culler"]
     assert c.HepmlSpawner.data_dir == str(tmp_path / "data")
 
 
