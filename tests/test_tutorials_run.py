@@ -145,7 +145,42 @@ def _check_05(r: dict) -> None:
         assert r["auc_pnn"][mass] > r["auc_fixed_1000"][mass] - 0.05
 
 
-CHECKS = {"01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04, "05": _check_05}
+def _check_06(r: dict) -> None:
+    methods = ("nominal only", "augmentation", "pivot", "INFERNO")
+    for name in methods:
+        row = r[name]
+        # the systematics can only cost sensitivity
+        assert 0 < row["Z0 (syst)"] <= row["Z0 (stat only)"] + 1e-6, (name, row)
+        assert row["sigma_mu (syst)"] >= row["sigma_mu (stat only)"] - 1e-6, (name, row)
+        assert row["Z0 (syst)"] > 1.0, (name, row)
+    assert r["nominal only"]["Z0 (syst)"] > 3.0
+    # the adversary makes the background score depend less on the jet energy scale
+    assert r["jes_shift"]["pivot"] < r["jes_shift"]["nominal only"]
+
+
+def _check_07(r: dict) -> None:
+    assert r["killed"] == 1
+    assert r["executed_resume"] == 2  # only the new trials ran after the "restart"
+    assert r["trials"] == r["executed_first"] + 2
+    assert r["best_validation_auc"] > 0.75 and r["test_auc"] > 0.75
+
+
+def _check_08(r: dict) -> None:
+    assert r["max_difference"] < 1e-5  # the pipeline's score is the model's score
+    assert r["tables"] == 2 * 9
+    assert 0 < r["z0_syst"] <= r["z0_stat"] + 1e-6
+
+
+CHECKS = {
+    "01": _check_01,
+    "02": _check_02,
+    "03": _check_03,
+    "04": _check_04,
+    "05": _check_05,
+    "06": _check_06,
+    "07": _check_07,
+    "08": _check_08,
+}
 
 
 @pytest.mark.slow
