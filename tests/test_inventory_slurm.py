@@ -51,6 +51,12 @@ def by_id(entries) -> dict[str, inventory.InventoryEntry]:
 
 
 def test_panel_cluster_with_a_pending_job_shows_the_slurm_reason(slurm, tmp_path):
+    # dask_labextension.manager builds a module-level manager on import, which needs an event
+    # loop in this thread; an earlier test's asyncio.run() may have left none set
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     from dask_labextension.manager import DaskClusterManager
 
     async def session():
