@@ -31,15 +31,60 @@ Examples
 >>> client.cluster.scale(jobs=4)  # doctest: +SKIP
 """
 
-from .config import CONFIG_KEY, ClusterSettings, resolve_settings
-from .errors import ComputeConfigError, EnvironmentSkewError
-from .factory import SessionClient, connect, make_cluster
-from .gpus import visible_gpus
-from .jobqueue import HTCondorCluster, PBSCluster, SLURMCluster
-from .local import LocalCluster
-from .parity import PARITY_TOPIC, EnvironmentParity, refusals, wait_for_workers
-from .resources import BACKENDS, parse_memory, session_resources
-from .tls import TemporaryTLS
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are loaded on first use (PEP 562), so that ``import analysis_lib.compute.gpus`` (used
+# by training for the GPU count) does not import dask-jobqueue, dask-kubernetes and the rest:
+# dask-jobqueue installs signal handlers at import, which fails outside the main thread.
+_EXPORTS = {
+    "CONFIG_KEY": "config",
+    "ClusterSettings": "config",
+    "resolve_settings": "config",
+    "ComputeConfigError": "errors",
+    "EnvironmentSkewError": "errors",
+    "SessionClient": "factory",
+    "connect": "factory",
+    "make_cluster": "factory",
+    "visible_gpus": "gpus",
+    "HTCondorCluster": "jobqueue",
+    "PBSCluster": "jobqueue",
+    "SLURMCluster": "jobqueue",
+    "LocalCluster": "local",
+    "PARITY_TOPIC": "parity",
+    "EnvironmentParity": "parity",
+    "refusals": "parity",
+    "wait_for_workers": "parity",
+    "BACKENDS": "resources",
+    "parse_memory": "resources",
+    "session_resources": "resources",
+    "TemporaryTLS": "tls",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import CONFIG_KEY, ClusterSettings, resolve_settings
+    from .errors import ComputeConfigError, EnvironmentSkewError
+    from .factory import SessionClient, connect, make_cluster
+    from .gpus import visible_gpus
+    from .jobqueue import HTCondorCluster, PBSCluster, SLURMCluster
+    from .local import LocalCluster
+    from .parity import PARITY_TOPIC, EnvironmentParity, refusals, wait_for_workers
+    from .resources import BACKENDS, parse_memory, session_resources
+    from .tls import TemporaryTLS
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "BACKENDS",
