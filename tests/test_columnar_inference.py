@@ -155,3 +155,33 @@ def test_model_feature_errors(training):
         scorer.score({name: np.zeros(3) for name in FEATURES[:5]})
     with pytest.raises(KeyError, match="m_jj"):
         FeatureScorer(booster, FEATURES).score({"lep_pt": np.zeros(3)})
+
+
+def test_early_stopped_models_use_their_best_iteration(training):
+    """An early-stopped model scores in the processor as its own predict does."""
+    import pandas as pd
+
+    from analysis_lib.training import XGBoostClassifier
+
+    _, X, y, _ = training
+    rng = np.random.default_rng(5)
+    y_noisy = np.where(rng.random(len(y)) < 0.35, 1 - y, y)  # overfits fast: stops early
+    sk = xgboost.XGBClassifier(
+        n_estimators=200, max_depth=6, learning_rate=0.5, n_jobs=1, early_stopping_rounds=3
+    ).fit(X[::2], y_noisy[::2], eval_set=[(X[1::2], y_noisy[1::2])], verbose=False)
+    assert sk.best_iteration + 1 < sk.get_booster().num_boosted_rounds()
+    ours = XGBoostClassifier(
+        n_estimators=200, max_depth=6, learning_rate=0.5, early_stopping_rounds=3
+    ).fit(pd.DataFrame(X, columns=FEATURES), y_noisy)
+    assert ours.best_iteration_ is not None
+    columns = {name: X[:500, i] for i, name in enumerate(FEATURES)}
+    for model, expected in (
+        (sk, sk.predict_proba(X[:500])[:, 1]),
+        (ours, ours.predict_proba(pd.DataFrame(X[:500], columns=FEATURES))[:, 1]),
+    ):
+        scorer = FeatureScorer(model) if model is ours else FeatureScorer(model, FEATURES)
+        assert list(scorer.feature_names) == FEATURES  # ours brings its fitted names
+        np.testing.assert_allclose(scorer.score(columns), expected, atol=1e-6)
+    # all trees would score differently: the test can tell the two apart
+    full = sk.get_booster().inplace_predict(X[:500], iteration_range=(0, 0))
+    assert np.abs(full - sk.predict_proba(X[:500])[:, 1]).max() > 1e-3

@@ -52,6 +52,34 @@ def _is_awkward(value: Any) -> bool:
     return isinstance(value, ak.Array) or type(value).__module__.startswith("dask_awkward")
 
 
+def _unwrap(model: Any) -> tuple[Any, list[str] | None]:
+    """Our own fitted estimators (:mod:`analysis_lib.training`) → the model inside, features.
+
+    An :class:`~analysis_lib.training.XGBoostClassifier` gives its booster cut at the best
+    iteration, a :class:`~analysis_lib.training.KerasClassifier` its Keras model (which
+    standardises its inputs itself); both bring the feature names they were fitted on.
+    """
+    if not type(model).__module__.startswith("analysis_lib.training."):
+        return model, None
+    names = getattr(model, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else None
+    if callable(getattr(model, "booster", None)):
+        return model.booster(), names
+    inner = getattr(model, "model_", None)
+    if inner is not None and type(inner).__module__.startswith(("keras", "tensorflow")):
+        return inner, names
+    raise TypeError(
+        f"{type(model).__name__} cannot be applied inside the processor: use an XGBoost or "
+        "Keras classifier (analysis_lib.training.XGBoostClassifier, KerasClassifier), fitted"
+    )
+
+
+def _iteration_range(booster: Any) -> tuple[int, int]:
+    """Trees to use: up to the best iteration of an early-stopped model, else all."""
+    best = booster.attr("best_iteration")
+    return (0, int(best) + 1) if best is not None else (0, 0)
+
+
 def _model_kind(model: Any) -> str:
     if isinstance(model, (str, os.PathLike)):
         suffix = os.fspath(model).rsplit(".", 1)[-1].lower()
@@ -79,12 +107,16 @@ class FeatureScorer:
 
     Parameters
     ----------
-    model : xgboost.Booster, XGBClassifier/XGBRegressor, keras.Model, or path
-        The model, or a file it was saved to (loaded lazily, on each worker).
+    model : xgboost.Booster, XGBClassifier/XGBRegressor, keras.Model, fitted
+        :class:`~analysis_lib.training.XGBoostClassifier` or
+        :class:`~analysis_lib.training.KerasClassifier`, or path
+        The model, or a file it was saved to (loaded lazily, on each worker). An early-stopped
+        XGBoost model is applied up to its best iteration, as its ``predict`` does.
     features : sequence of str or (str, int)
         The inputs, in the model's order: a column name, or ``(name, n)`` for a jagged
         field padded (or clipped) to ``n`` entries, which expands to ``name_0 ... name_{n-1}``.
-        Default: :func:`analysis_lib.columnar.features.default_features`.
+        Default: the feature names the estimator was fitted on (for our estimators fitted on
+        a table), else :func:`analysis_lib.columnar.features.default_features`.
     batch_size : int
         Rows per Keras call.
     fill_value : float, optional
@@ -100,10 +132,11 @@ class FeatureScorer:
         batch_size: int = 65536,
         fill_value: float | None = None,
     ) -> None:
+        model, fitted_names = _unwrap(model)
         if features is None:
             from .features import default_features
 
-            features = default_features()
+            features = fitted_names or default_features()
         self.kind = _model_kind(model)
         self.features = tuple(
             (f[0], int(f[1])) if isinstance(f, (tuple, list)) else str(f) for f in features
@@ -265,7 +298,9 @@ class FeatureScorer:
                 return np.zeros(0, dtype=np.float32)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # device mismatch notices
-                out = booster.inplace_predict(data, missing=np.nan)
+                out = booster.inplace_predict(
+                    data, missing=np.nan, iteration_range=_iteration_range(booster)
+                )
         else:
             model = self.model
             if len(data) == 0:
