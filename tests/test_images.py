@@ -407,3 +407,17 @@ def test_lock_installs_into_a_clean_environment_and_smoke_passes(tmp_path):
     site = venv / "lib" / "python3.11" / "site-packages"
     assert (site / "hepml_hub" / "jupyter_config" / "jupyter_server_config.json").is_file()
     assert not (site / "pytest").exists()  # dev tools stay out of the images
+
+
+def test_gpu_stack_installs_the_gpu_extras_and_cpu_does_not():
+    """jupyterlab-nvdashboard comes from the lock's `gpu` extra, in the GPU image only."""
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert "jupyterlab-nvdashboard" in extras["gpu"]
+    assert "jupyterlab-nvdashboard" in LOCK
+    gpu = (IMAGES / "singleuser-gpu" / "Dockerfile").read_text()
+    cpu = (IMAGES / "singleuser-cpu" / "Dockerfile").read_text()
+    gpu_syncs = re.findall(r"uv sync [^\n]*", gpu)
+    assert gpu_syncs and all("--extra gpu" in line for line in gpu_syncs), gpu_syncs
+    assert "--extra gpu" not in cpu
