@@ -36,6 +36,17 @@ def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 
 
+def write_kernelspec(spec_dir: Path, env: dict) -> None:
+    """A kernelspec named ``hepml-tutorial-test`` on this interpreter, with ``env``."""
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "hepml tutorial test",
+        "language": "python",
+        "env": env,
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+
+
 @pytest.fixture(scope="session")
 def tutorial_env(tmp_path_factory) -> dict:
     """A kernelspec on this interpreter, a shared sample cache, and the work directory."""
@@ -62,14 +73,8 @@ def tutorial_env(tmp_path_factory) -> dict:
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "hepml tutorial test",
-        "language": "python",
-        "env": env,
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    yield {"work": work, "kernel_dirs": [str(spec_dir.parent)], "cache": cache}
+    write_kernelspec(spec_dir, env)
+    yield {"work": work, "kernel_dirs": [str(spec_dir.parent)], "cache": cache, "env": env}
     if TIMINGS:
         print("\ntutorial execution times:", json.dumps(TIMINGS))
 
@@ -163,6 +168,10 @@ def _check_07(r: dict) -> None:
     assert r["executed_resume"] == 2  # only the new trials ran after the "restart"
     assert r["trials"] == r["executed_first"] + 2
     assert r["best_validation_auc"] > 0.75 and r["test_auc"] > 0.75
+    if r["backend"] == "local":
+        assert r["batch_done"] is None  # the batch section only runs on a batch backend
+    else:
+        assert r["batch_done"] == r["trials"] - 2  # the same scan, every trial done
 
 
 def _check_08(r: dict) -> None:
@@ -195,6 +204,37 @@ def test_tutorial_runs(path: Path, tutorial_env: dict) -> None:
     # Generated data went to the cache, never next to the notebooks.
     assert not list(tutorial_env["work"].rglob("*.root"))
     assert not list(tutorial_env["work"].rglob("*.parquet"))
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_scan_tutorial_on_the_batch_backend(slurm, tutorial_env: dict, tmp_path: Path) -> None:
+    """Tutorial 07 in a session whose spawn form chose Slurm: its batch section runs there."""
+    spec_dir = tmp_path / "kernels" / "hepml-tutorial-test"
+    spec_dir.mkdir(parents=True)
+    site = tmp_path / "site-compute.yaml"  # what a site's admin writes for its batch farm
+    site.write_text(
+        f"hepml:\n  compute:\n    slurm:\n      queue: {slurm.partition}\n"
+        '      walltime: "00:10:00"\n'
+        f"      python: {slurm.python}\n      log-directory: {tmp_path / 'logs'}\n"
+    )
+    env = {
+        **tutorial_env["env"],
+        "HEPML_DASK_BACKEND": "slurm",
+        "HEPML_CORES": "1",  # one core per worker job: both jobs fit on the test node
+        "HEPML_MEMORY": "1G",
+        "HEPML_COMPUTE_CONFIG": str(site),
+        "SLURM_CONF": str(slurm.conf),
+    }
+    write_kernelspec(spec_dir, env)
+    work = tmp_path / "work"
+    shutil.copytree(tutorial_env["work"], work, ignore=shutil.ignore_patterns("*-store*"))
+    path = work / "07-hyperparameter-scan-on-dask.ipynb"
+    _, results, elapsed = execute(path, {**tutorial_env, "kernel_dirs": [str(spec_dir.parent)]})
+    print(f"07 on Slurm: {elapsed:.1f} s")
+    assert results["backend"] == "slurm"
+    _check_07(results)
+    assert slurm.wait_until_no_jobs(slurm.job_ids(), timeout=60), slurm.job_ids()
 
 
 def test_tutorials_exist() -> None:
