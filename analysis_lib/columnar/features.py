@@ -166,7 +166,7 @@ def build_features(
     p4 = leptons.p4
     if p4 is None:
         p4 = lepton_p4(leptons.pt, leptons.eta, leptons.phi, leptons.mass, rows)
-    jet_out, masses = kernels.event_features(
+    block, small, counts = kernels.event_features(
         rows,
         selected.index,
         jets["pt"],
@@ -180,14 +180,6 @@ def build_features(
         selected.factor,
         selected.per_jet,
         p4,
-        met_x,
-        met_y,
-        config.n_jets,
-        config.m_w,
-        config.m_top,
-    )
-    floats, small, counts = kernels.event_columns(
-        rows,
         leptons.pt,
         leptons.eta,
         leptons.phi,
@@ -197,21 +189,27 @@ def build_features(
         met_y,
         selected.n_jets,
         selected.n_bjets,
+        config.n_jets,
+        config.m_w,
+        config.m_top,
     )
+    # one row of the block per column (contiguous: Arrow takes them without a copy)
+    ev0 = 4 * config.n_jets + len(kernels.BLOCK_MASSES)
+    event = dict(zip(kernels.BLOCK_EVENT, block[ev0:], strict=True))
     out: dict[str, np.ndarray] = {
-        "lep_pt": floats[0],
-        "lep_eta": floats[1],
-        "lep_phi": floats[2],
+        "lep_pt": event["lep_pt"],
+        "lep_eta": event["lep_eta"],
+        "lep_phi": event["lep_phi"],
         "lep_charge": small[0],
         "lep_flavour": small[1],
-        "met_pt": floats[3],
-        "met_phi": np.arctan2(floats[5], floats[4]),
+        "met_pt": event["met_pt"],
+        "met_phi": np.arctan2(event["met_y"], event["met_x"]),
         "n_jets": counts[0],
         "n_bjets": counts[1],
     }
     for i in range(config.n_jets):
         for q, name in enumerate(("pt", "eta", "phi", "btag")):
-            out[f"jet{i + 1}_{name}"] = jet_out[i, q]
-    for q, name in enumerate(MASS_COLUMNS):
-        out[name] = masses[q]
+            out[f"jet{i + 1}_{name}"] = block[4 * i + q]
+    for q, name in enumerate(kernels.BLOCK_MASSES):
+        out[name] = block[4 * config.n_jets + q]
     return out

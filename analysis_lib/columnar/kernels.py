@@ -8,7 +8,7 @@ full-size temporaries per step of a numpy version:
 * :func:`jet_inputs` — what all variations share (jet masks, MET momentum sums);
 * :func:`vary_and_select_all` — every shape variation's jet selection in one pass over the
   jets (a variation only scales the jets' pT, so the jets are read once for all of them);
-* :func:`event_features` — the features of the selected events of one variation.
+* :func:`event_features` — every feature column of the selected events of one variation.
 
 ``benchmarks/columnar.py`` measures the whole pipeline against a plain read. ``cache=True``
 stores the compiled code beside this file (or in ``NUMBA_CACHE_DIR``), so only the first
@@ -391,37 +391,6 @@ def event_cuts(
     return bits, depth, mx, my, mpt
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def event_columns(
-    rows, lep_pt, lep_eta, lep_phi, lep_charge, lep_flavour, met_x, met_y, n_jets, n_bjets
-):
-    """The per-event columns of the events ``rows``, gathered in one pass.
-
-    Returns ``floats`` ``(6, n)`` float32: lepton pt, eta, phi, MET pt and the MET's x, y
-    (for its angle); ``small`` ``(2, n)`` int8: lepton charge and flavour; ``counts``
-    ``(2, n)`` int16: jets and b jets.
-    """
-    n = len(rows)
-    floats = np.empty((6, n), dtype=np.float32)
-    small = np.empty((2, n), dtype=np.int8)
-    counts = np.empty((2, n), dtype=np.int16)
-    for r in range(n):
-        e = rows[r]
-        floats[0, r] = lep_pt[e]
-        floats[1, r] = lep_eta[e]
-        floats[2, r] = lep_phi[e]
-        x = met_x[e]
-        y = met_y[e]
-        floats[3, r] = math.sqrt(x * x + y * y)
-        floats[4, r] = x
-        floats[5, r] = y
-        small[0, r] = lep_charge[e]
-        small[1, r] = lep_flavour[e]
-        counts[0, r] = n_jets[e]
-        counts[1, r] = n_bjets[e]
-    return floats, small, counts
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mass(px, py, pz, e):
     m2 = e * e - px * px - py * py - pz * pz
@@ -443,6 +412,12 @@ def neutrino_pz(lpx, lpy, lpz, mx, my, m_w):
     return a - root if a >= 0.0 else a + root
 
 
+#: Rows of the float block :func:`event_features` returns after the jet rows (``4 n_store``):
+#: the masses, then the per-event columns.
+BLOCK_MASSES = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
+BLOCK_EVENT = ("lep_pt", "lep_eta", "lep_phi", "met_pt", "met_x", "met_y")
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def event_features(
     rows,
@@ -458,60 +433,93 @@ def event_features(
     factor,
     per_jet,
     lep_p4,
+    lep_pt,
+    lep_eta,
+    lep_phi,
+    lep_charge,
+    lep_flavour,
     met_x,
     met_y,
+    n_jets,
+    n_bjets,
     n_store,
     m_w,
     m_top,
 ):
-    """Jet columns and masses of the events ``rows`` (the algorithm is in ``features``).
+    """Every feature column of the events ``rows``, in one pass (the algorithm is in ``features``).
 
     ``index`` holds the leading selected jets (from :func:`vary_and_select_all`); the jets'
     pT and mass are scaled by ``factor``; ``cos_phi, sin_phi, sinh_eta`` are the jets'
     and ``lep_p4`` ``(n, 4)`` the lepton's px, py, pz, E (NaN without one), all computed
-    once per chunk and shared by the variations; ``met_x, met_y`` the missing momentum.
-    Returns ``jets`` ``(n_store, 4, n)`` with pt, eta, phi, btag of the first ``n_store``
-    jets, and ``masses`` ``(7, n)``: m_jj, m_jjj, m_lv, m_jlv, m_bb, m_wbb, m_wwbb — NaN
-    where undefined (one contiguous row per output column).
+    once per chunk and shared by the variations; ``lep_*`` the events' leptons, ``met_x,
+    met_y`` the missing momentum, ``n_jets, n_bjets`` the selected jet counts.
+
+    Returns one float32 block ``(4 n_store + 13, n)``, one contiguous row per output
+    column: pt, eta, phi, btag of each of the first ``n_store`` jets, then
+    :data:`BLOCK_MASSES` and :data:`BLOCK_EVENT` (NaN where undefined); ``small`` ``(2, n)``
+    int8: lepton charge and flavour; ``counts`` ``(2, n)`` int16: jets and b jets. Each
+    output value is written once.
     """
     nan = np.nan
     n = len(rows)
     k = index.shape[1]
-    # NaN is written where nothing else is (one pass over the outputs, not two)
-    jets = np.empty((n_store, 4, n), dtype=np.float32)
-    masses = np.empty((7, n), dtype=np.float32)
+    jm0 = 4 * n_store  # first mass row
+    ev0 = jm0 + 7  # first per-event row
+    block = np.empty((ev0 + 6, n), dtype=np.float32)
+    small = np.empty((2, n), dtype=np.int8)
+    counts = np.empty((2, n), dtype=np.int16)
     jx = np.empty(k)
     jy = np.empty(k)
     jz = np.empty(k)
     je = np.empty(k)
     jb = np.empty(k)
+    f0 = factor[0]
     for r in range(n):
         e = rows[r]
-        for q in range(7):
-            masses[q, r] = nan
         m = 0
         for i in range(k):
             j = index[e, i]
             if j < 0:
                 break
-            f = factor[j] if per_jet else factor[0]
+            f = factor[j] if per_jet else f0
             jpt = pt[j] * f
             jm = mass[j] * f
-            jx[i] = jpt * cos_phi[j]
-            jy[i] = jpt * sin_phi[j]
-            jz[i] = jpt * sinh_eta[j]
-            je[i] = math.sqrt(jx[i] * jx[i] + jy[i] * jy[i] + jz[i] * jz[i] + jm * jm)
-            jb[i] = btag[j] if not math.isnan(btag[j]) else -1.0
+            x = jpt * cos_phi[j]
+            y = jpt * sin_phi[j]
+            z = jpt * sinh_eta[j]
+            jx[i] = x
+            jy[i] = y
+            jz[i] = z
+            je[i] = math.sqrt(x * x + y * y + z * z + jm * jm)
+            b = btag[j]
+            jb[i] = b if not math.isnan(b) else -1.0
             if i < n_store:
-                jets[i, 0, r] = jpt
-                jets[i, 1, r] = eta[j]
-                jets[i, 2, r] = phi[j]
-                jets[i, 3, r] = btag[j]
+                block[4 * i, r] = jpt
+                block[4 * i + 1, r] = eta[j]
+                block[4 * i + 2, r] = phi[j]
+                block[4 * i + 3, r] = b
             m += 1
         for i in range(m, n_store):
-            for q in range(4):
-                jets[i, q, r] = nan
+            block[4 * i, r] = nan
+            block[4 * i + 1, r] = nan
+            block[4 * i + 2, r] = nan
+            block[4 * i + 3, r] = nan
 
+        # the event's own columns
+        mx = met_x[e]
+        my = met_y[e]
+        block[ev0, r] = lep_pt[e]
+        block[ev0 + 1, r] = lep_eta[e]
+        block[ev0 + 2, r] = lep_phi[e]
+        block[ev0 + 3, r] = math.sqrt(mx * mx + my * my)
+        block[ev0 + 4, r] = mx
+        block[ev0 + 5, r] = my
+        small[0, r] = lep_charge[e]
+        small[1, r] = lep_flavour[e]
+        counts[0, r] = n_jets[e]
+        counts[1, r] = n_bjets[e]
+
+        m_jj = m_jjj = m_lv = m_jlv = m_bb = m_wbb = m_wwbb = nan
         # lepton, neutrino, leptonic W
         lx = lep_p4[e, 0]
         has_lep = not math.isnan(lx)
@@ -520,12 +528,10 @@ def event_features(
             ly = lep_p4[e, 1]
             lz = lep_p4[e, 2]
             le = lep_p4[e, 3]
-            mx = met_x[e]
-            my = met_y[e]
             nz = neutrino_pz(lx, ly, lz, mx, my, m_w)
             ne = math.sqrt(mx * mx + my * my + nz * nz)
             wx, wy, wz, we = lx + mx, ly + my, lz + nz, le + ne
-            masses[2, r] = _mass(wx, wy, wz, we)
+            m_lv = _mass(wx, wy, wz, we)
 
         # b candidates: the two highest b-tag scores
         b1 = -1
@@ -543,10 +549,14 @@ def event_features(
         for i in range(m):
             if i in (b1, b2):
                 continue
+            xi = jx[i]
+            yi = jy[i]
+            zi = jz[i]
+            ei = je[i]
             for i2 in range(i + 1, m):
                 if i2 in (b1, b2):
                     continue
-                d = abs(_mass(jx[i] + jx[i2], jy[i] + jy[i2], jz[i] + jz[i2], je[i] + je[i2]) - m_w)
+                d = abs(_mass(xi + jx[i2], yi + jy[i2], zi + jz[i2], ei + je[i2]) - m_w)
                 if d < best:
                     best = d
                     w1 = i
@@ -554,36 +564,41 @@ def event_features(
         hx = hy = hz = he = nan
         if w1 >= 0:
             hx, hy, hz, he = jx[w1] + jx[w2], jy[w1] + jy[w2], jz[w1] + jz[w2], je[w1] + je[w2]
-            masses[0, r] = _mass(hx, hy, hz, he)
-        if b1 < 0:
-            continue
-        # m(b l nu) and m(j j b) for both assignments of the b candidates; NaN if undefined
-        jlv0 = jlv1 = jjj0 = jjj1 = nan
-        if has_lep:
-            jlv0 = _mass(wx + jx[b1], wy + jy[b1], wz + jz[b1], we + je[b1])
+            m_jj = _mass(hx, hy, hz, he)
+        if b1 >= 0:
+            # m(b l nu) and m(j j b) for both assignments of the b candidates; NaN if undefined
+            jlv0 = jlv1 = jjj0 = jjj1 = nan
+            if has_lep:
+                jlv0 = _mass(wx + jx[b1], wy + jy[b1], wz + jz[b1], we + je[b1])
+                if b2 >= 0:
+                    jlv1 = _mass(wx + jx[b2], wy + jy[b2], wz + jz[b2], we + je[b2])
+            if w1 >= 0 and b2 >= 0:
+                jjj0 = _mass(hx + jx[b2], hy + jy[b2], hz + jz[b2], he + je[b2])
+                jjj1 = _mass(hx + jx[b1], hy + jy[b1], hz + jz[b1], he + je[b1])
+            swap = False
+            if b2 >= 0:  # both assignments have the same terms defined: compare them
+                cost0 = cost1 = 0.0
+                if has_lep:
+                    cost0 += (jlv0 - m_top) ** 2
+                    cost1 += (jlv1 - m_top) ** 2
+                if w1 >= 0:
+                    cost0 += (jjj0 - m_top) ** 2
+                    cost1 += (jjj1 - m_top) ** 2
+                swap = cost1 < cost0
+            m_jjj = jjj1 if swap else jjj0
+            m_jlv = jlv1 if swap else jlv0
             if b2 >= 0:
-                jlv1 = _mass(wx + jx[b2], wy + jy[b2], wz + jz[b2], we + je[b2])
-        if w1 >= 0 and b2 >= 0:
-            jjj0 = _mass(hx + jx[b2], hy + jy[b2], hz + jz[b2], he + je[b2])
-            jjj1 = _mass(hx + jx[b1], hy + jy[b1], hz + jz[b1], he + je[b1])
-        swap = False
-        if b2 >= 0:  # both assignments have the same terms defined: compare them
-            cost0 = cost1 = 0.0
-            if has_lep:
-                cost0 += (jlv0 - m_top) ** 2
-                cost1 += (jlv1 - m_top) ** 2
-            if w1 >= 0:
-                cost0 += (jjj0 - m_top) ** 2
-                cost1 += (jjj1 - m_top) ** 2
-            swap = cost1 < cost0
-        masses[1, r] = jjj1 if swap else jjj0
-        masses[3, r] = jlv1 if swap else jlv0
-        if b2 < 0:
-            continue
-        bx, by, bz, be = jx[b1] + jx[b2], jy[b1] + jy[b2], jz[b1] + jz[b2], je[b1] + je[b2]
-        masses[4, r] = _mass(bx, by, bz, be)
-        if w1 >= 0:
-            masses[5, r] = _mass(hx + bx, hy + by, hz + bz, he + be)
-            if has_lep:
-                masses[6, r] = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
-    return jets, masses
+                bx, by, bz, be = jx[b1] + jx[b2], jy[b1] + jy[b2], jz[b1] + jz[b2], je[b1] + je[b2]
+                m_bb = _mass(bx, by, bz, be)
+                if w1 >= 0:
+                    m_wbb = _mass(hx + bx, hy + by, hz + bz, he + be)
+                    if has_lep:
+                        m_wwbb = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
+        block[jm0, r] = m_jj
+        block[jm0 + 1, r] = m_jjj
+        block[jm0 + 2, r] = m_lv
+        block[jm0 + 3, r] = m_jlv
+        block[jm0 + 4, r] = m_bb
+        block[jm0 + 5, r] = m_wbb
+        block[jm0 + 6, r] = m_wwbb
+    return block, small, counts

@@ -443,17 +443,23 @@ def _assemble(
         result.tables[name], result.cutflow[name], result.metadata[name] = {}, {}, {}
         if not recs:
             continue
-        nominal = _concat([r["tables"]["nominal"] for r in recs])
+        nominal = _chunked([r["tables"]["nominal"] for r in recs])
         for variation in variations:
             if kinds[variation] == "weight":
                 columns = dict(nominal)
-                columns["weight"] = np.concatenate([r["weights"][variation] for r in recs])
+                columns["weight"] = pa.chunked_array([r["weights"][variation] for r in recs])
             elif variation == "nominal":
                 columns = nominal
             else:
-                columns = _concat([r["tables"][variation] for r in recs])
+                columns = _chunked([r["tables"][variation] for r in recs])
             if scale != 1.0:
-                columns = {**columns, "weight": columns["weight"] * scale}
+                columns = {
+                    **columns,
+                    "weight": pa.chunked_array(
+                        [np.asarray(c) * scale for c in columns["weight"].chunks],
+                        type=columns["weight"].type,
+                    ),
+                }
             table = pa.table(columns)
             cutflow = _sum_cutflows([r["cutflow"][variation] for r in recs], scale)
             result.tables[name][variation] = table
@@ -463,7 +469,9 @@ def _assemble(
                 "variation": variation,
                 "variation_kind": kinds[variation],
                 "n_rows": table.num_rows,
-                "sum_weights": float(np.sum(columns["weight"])),
+                "sum_weights": float(
+                    sum(np.sum(np.asarray(c), dtype=np.float64) for c in columns["weight"].chunks)
+                ),
                 "columns": table.column_names,
                 "cutflow": cutflow,
                 "bad_files": dict(sample.bad),
@@ -474,8 +482,9 @@ def _assemble(
     return result
 
 
-def _concat(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    return {c: np.concatenate([t[c] for t in tables]) for c in tables[0]}
+def _chunked(tables: list[dict[str, np.ndarray]]) -> dict[str, pa.ChunkedArray]:
+    """The chunks' columns as Arrow chunked arrays: the numpy buffers are shared, not copied."""
+    return {c: pa.chunked_array([t[c] for t in tables]) for c in tables[0]}
 
 
 def _sum_cutflows(cutflows: list[dict], scale: float) -> dict:
