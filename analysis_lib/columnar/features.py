@@ -135,6 +135,8 @@ def build_features(
     met_y: np.ndarray,
     rows: np.ndarray,
     config: FeatureConfig | None = None,
+    buffers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    offset: int = 0,
 ) -> dict[str, np.ndarray]:
     """The feature columns of the events ``rows``.
 
@@ -153,6 +155,12 @@ def build_features(
     rows : numpy.ndarray
         Indices of the events to compute.
     config : FeatureConfig, optional
+    buffers : tuple of numpy.ndarray, optional
+        Output buffers from :func:`~analysis_lib.columnar.kernels.feature_buffers` shared
+        by several calls (the variations of a chunk); the columns are written from
+        ``offset`` on. Default: new buffers for ``rows``.
+    offset : int
+        First column of ``buffers`` to write.
 
     Returns
     -------
@@ -166,7 +174,13 @@ def build_features(
     p4 = leptons.p4
     if p4 is None:
         p4 = lepton_p4(leptons.pt, leptons.eta, leptons.phi, leptons.mass, rows)
-    block, small, counts = kernels.event_features(
+    n = len(rows)
+    if buffers is None:
+        buffers, offset = kernels.feature_buffers(n, config.n_jets), 0
+    block, small, counts = buffers
+    if offset < 0 or offset + n > block.shape[1]:
+        raise ValueError(f"offset {offset} + {n} rows do not fit buffers of {block.shape[1]}")
+    kernels.event_features(
         rows,
         selected.index,
         jets["pt"],
@@ -192,8 +206,13 @@ def build_features(
         config.n_jets,
         config.m_w,
         config.m_top,
+        block,
+        small,
+        counts,
+        offset,
     )
-    # one row of the block per column (contiguous: Arrow takes them without a copy)
+    # one row of the buffers per column (contiguous: Arrow takes them without a copy)
+    block, small, counts = (b[:, offset : offset + n] for b in buffers)
     ev0 = 4 * config.n_jets + len(kernels.BLOCK_MASSES)
     event = dict(zip(kernels.BLOCK_EVENT, block[ev0:], strict=True))
     out: dict[str, np.ndarray] = {

@@ -445,6 +445,10 @@ def event_features(
     n_store,
     m_w,
     m_top,
+    block,
+    small,
+    counts,
+    offset,
 ):
     """Every feature column of the events ``rows``, in one pass (the algorithm is in ``features``).
 
@@ -454,20 +458,18 @@ def event_features(
     once per chunk and shared by the variations; ``lep_*`` the events' leptons, ``met_x,
     met_y`` the missing momentum, ``n_jets, n_bjets`` the selected jet counts.
 
-    Returns one float32 block ``(4 n_store + 13, n)``, one contiguous row per output
-    column: pt, eta, phi, btag of each of the first ``n_store`` jets, then
-    :data:`BLOCK_MASSES` and :data:`BLOCK_EVENT` (NaN where undefined); ``small`` ``(2, n)``
-    int8: lepton charge and flavour; ``counts`` ``(2, n)`` int16: jets and b jets. Each
-    output value is written once.
+    Writes columns ``offset`` to ``offset + len(rows)`` of the outputs (the caller's
+    buffers, shared by the variations of a chunk, see :func:`feature_buffers`): ``block``
+    float32 ``(4 n_store + 13, N)``, one row per output column: pt, eta, phi, btag of each
+    of the first ``n_store`` jets, then :data:`BLOCK_MASSES` and :data:`BLOCK_EVENT` (NaN
+    where undefined); ``small`` int8 ``(2, N)``: lepton charge and flavour; ``counts``
+    int16 ``(2, N)``: jets and b jets. Each output value is written once.
     """
     nan = np.nan
     n = len(rows)
     k = index.shape[1]
     jm0 = 4 * n_store  # first mass row
     ev0 = jm0 + 7  # first per-event row
-    block = np.empty((ev0 + 6, n), dtype=np.float32)
-    small = np.empty((2, n), dtype=np.int8)
-    counts = np.empty((2, n), dtype=np.int16)
     jx = np.empty(k)
     jy = np.empty(k)
     jz = np.empty(k)
@@ -476,6 +478,7 @@ def event_features(
     f0 = factor[0]
     for r in range(n):
         e = rows[r]
+        c = offset + r
         m = 0
         for i in range(k):
             j = index[e, i]
@@ -494,30 +497,30 @@ def event_features(
             b = btag[j]
             jb[i] = b if not math.isnan(b) else -1.0
             if i < n_store:
-                block[4 * i, r] = jpt
-                block[4 * i + 1, r] = eta[j]
-                block[4 * i + 2, r] = phi[j]
-                block[4 * i + 3, r] = b
+                block[4 * i, c] = jpt
+                block[4 * i + 1, c] = eta[j]
+                block[4 * i + 2, c] = phi[j]
+                block[4 * i + 3, c] = b
             m += 1
         for i in range(m, n_store):
-            block[4 * i, r] = nan
-            block[4 * i + 1, r] = nan
-            block[4 * i + 2, r] = nan
-            block[4 * i + 3, r] = nan
+            block[4 * i, c] = nan
+            block[4 * i + 1, c] = nan
+            block[4 * i + 2, c] = nan
+            block[4 * i + 3, c] = nan
 
         # the event's own columns
         mx = met_x[e]
         my = met_y[e]
-        block[ev0, r] = lep_pt[e]
-        block[ev0 + 1, r] = lep_eta[e]
-        block[ev0 + 2, r] = lep_phi[e]
-        block[ev0 + 3, r] = math.sqrt(mx * mx + my * my)
-        block[ev0 + 4, r] = mx
-        block[ev0 + 5, r] = my
-        small[0, r] = lep_charge[e]
-        small[1, r] = lep_flavour[e]
-        counts[0, r] = n_jets[e]
-        counts[1, r] = n_bjets[e]
+        block[ev0, c] = lep_pt[e]
+        block[ev0 + 1, c] = lep_eta[e]
+        block[ev0 + 2, c] = lep_phi[e]
+        block[ev0 + 3, c] = math.sqrt(mx * mx + my * my)
+        block[ev0 + 4, c] = mx
+        block[ev0 + 5, c] = my
+        small[0, c] = lep_charge[e]
+        small[1, c] = lep_flavour[e]
+        counts[0, c] = n_jets[e]
+        counts[1, c] = n_bjets[e]
 
         m_jj = m_jjj = m_lv = m_jlv = m_bb = m_wbb = m_wwbb = nan
         # lepton, neutrino, leptonic W
@@ -594,11 +597,27 @@ def event_features(
                     m_wbb = _mass(hx + bx, hy + by, hz + bz, he + be)
                     if has_lep:
                         m_wwbb = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
-        block[jm0, r] = m_jj
-        block[jm0 + 1, r] = m_jjj
-        block[jm0 + 2, r] = m_lv
-        block[jm0 + 3, r] = m_jlv
-        block[jm0 + 4, r] = m_bb
-        block[jm0 + 5, r] = m_wbb
-        block[jm0 + 6, r] = m_wwbb
-    return block, small, counts
+        block[jm0, c] = m_jj
+        block[jm0 + 1, c] = m_jjj
+        block[jm0 + 2, c] = m_lv
+        block[jm0 + 3, c] = m_jlv
+        block[jm0 + 4, c] = m_bb
+        block[jm0 + 5, c] = m_wbb
+        block[jm0 + 6, c] = m_wwbb
+
+
+def feature_buffers(n_rows: int, n_store: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output buffers of :func:`event_features` for ``n_rows`` events in all.
+
+    One allocation per chunk for the features of all its variations, made by numpy (which
+    asks the kernel for huge pages for large arrays: the table columns are fresh memory
+    that is kept, and faulting it in by 4 KiB pages costs more than computing it).
+
+    Examples
+    --------
+    >>> block, small, counts = feature_buffers(3, 4)
+    >>> block.shape, small.dtype.name, counts.shape
+    ((29, 3), 'int8', (2, 3))
+    """
+    block = np.empty((4 * n_store + len(BLOCK_MASSES) + len(BLOCK_EVENT), n_rows), np.float32)
+    return block, np.empty((2, n_rows), np.int8), np.empty((2, n_rows), np.int16)

@@ -429,6 +429,11 @@ class SemileptonicProcessor(ProcessorABC):
         for _, _, rows, *_ in passes:
             in_any[rows] = True
         leptons.with_p4(np.flatnonzero(in_any))
+        # one set of output buffers for the features of every variation of the chunk
+        buffers = kernels.feature_buffers(
+            sum(len(rows) for _, _, rows, *_ in passes), self.features.n_jets
+        )
+        offset = 0
         inference_s = 0.0
         for variation, selected, rows, weight, mx, my in passes:
             table = {
@@ -447,8 +452,11 @@ class SemileptonicProcessor(ProcessorABC):
                     met_y=my,
                     rows=rows,
                     config=self.features,
+                    buffers=buffers,
+                    offset=offset,
                 )
             )
+            offset += len(rows)
             if self.scorer is not None:
                 tic = time.perf_counter()
                 scores = self.scorer.score(table)
