@@ -7,6 +7,7 @@ execution, so "recomputes 0 trials" and "each grid point once" are observed, not
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -203,18 +204,27 @@ def slow_learner(params, trial):
     return value
 
 
+def _leftover_decisions(dask_scheduler):
+    return [n for n in dask_scheduler.extensions["variables"].variables if "-decision-" in n]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_median_pruning_on_remote_workers(tmp_path, client):
-    result = scan(
-        slow_learner,
-        {"lr": Float(0.0, 1.0, step=0.1)},
-        n_trials=11,
-        sampler="grid",
-        seed=0,
-        store=tmp_path / "p",
-        client=client,
-        pruner="median",
-        progress=False,
-    )
+    # the "distributed" logger does not propagate: listen to it directly
+    collect = _Collect()
+    logging.getLogger("distributed").addHandler(collect)
+    try:
+        result = _median_pruned_scan(tmp_path, client)
+    finally:
+        logging.getLogger("distributed").removeHandler(collect)
     df = result.to_dataframe()
     assert len(df) == 11
     pruned = df[df["state"] == "pruned"]
@@ -226,6 +236,24 @@ def test_median_pruning_on_remote_workers(tmp_path, client):
     assert (pruned["n_reports"] < 6).any(), df[["param_lr", "state", "n_reports"]]
     assert pruned["param_lr"].min() > df[df["state"] == "done"]["param_lr"].min()
     assert result.best_params == {"lr": 0.0}
+    # reports travel as events and decisions are waited for, not polled: the scheduler
+    # logs no failed (timed out) requests, and no decision is left behind
+    assert collect.messages == []
+    assert client.run_on_scheduler(_leftover_decisions) == []
+
+
+def _median_pruned_scan(tmp_path, client):
+    return scan(
+        slow_learner,
+        {"lr": Float(0.0, 1.0, step=0.1)},
+        n_trials=11,
+        sampler="grid",
+        seed=0,
+        store=tmp_path / "p",
+        client=client,
+        pruner="median",
+        progress=False,
+    )
 
 
 def test_successive_halving_pruner_runs(tmp_path, client):

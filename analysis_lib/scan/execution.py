@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import pickle
 import socket
 import time
 import traceback
@@ -34,7 +35,7 @@ from typing import Any
 from .shipping import get_data
 from .trial import TrialContext, TrialPruned
 
-__all__ = ["TrialSpec", "execute_trial"]
+__all__ = ["TrialSpec", "execute_trial", "pickled_model"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ def _where() -> str:
 def execute_trial(
     objective: Callable[[dict[str, Any], Any, TrialContext], tuple[Any, Any]], spec: TrialSpec
 ) -> dict[str, Any]:
-    """Run ``objective`` for ``spec`` and return ``{"record": ..., "model": ...}``."""
+    """Run ``objective`` for ``spec`` and return ``{"record": ..., "model": ...}``.
+
+    ``model`` is the fitted model pickled (:func:`pickled_model`), or None.
+    """
     data = get_data(spec.data_token) if spec.data_token is not None else None
     ctx = TrialContext(
         number=spec.number,
@@ -100,4 +104,31 @@ def execute_trial(
     record["duration_s"] = time.perf_counter() - start
     record["intermediate"] = {str(k): v for k, v in sorted(ctx.intermediate.items())}
     record["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    if model is not None:
+        try:
+            model = pickled_model(model)
+        except Exception as exc:  # the trial is done; only its model cannot be kept
+            record["model_error"] = f"the model cannot be pickled: {exc!r}"
+            model = None
     return {"record": record, "model": model}
+
+
+def pickled_model(model: Any) -> bytes:
+    """``model`` as the bytes the trial store keeps (pickle; cloudpickle if needed).
+
+    Made on the worker: the client writes the bytes as they come and never loads the
+    model (loading and re-pickling every trial's model cost the client's CPU, which the
+    workers share on a small machine).
+
+    Examples
+    --------
+    >>> import pickle
+    >>> pickle.loads(pickled_model({"trees": 3}))
+    {'trees': 3}
+    """
+    try:
+        return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)

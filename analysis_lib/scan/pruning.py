@@ -1,10 +1,12 @@
 """Pruning remote trials with an Optuna pruner that stays in the client process.
 
-Trials on the workers put ``[trial_id, attempt, step, value]`` on the scan's Dask
-:class:`~distributed.Queue` (held by the scheduler, so it survives worker deaths). A
-thread of the scan's client takes them off, reports them to the trial's Optuna trial,
-asks the pruner, and answers through one Dask :class:`~distributed.Variable` per trial,
-which :meth:`~analysis_lib.scan.trial.TrialContext.should_prune` waits on.
+Trials on the workers send ``[trial_id, attempt, step, value]`` as Dask events on the
+scan's topic (:meth:`distributed.Worker.log_event`); the scheduler forwards them to the
+scan's client, which is subscribed to the topic (:meth:`distributed.Client.subscribe_topic`).
+A thread of the client reports each value to the trial's Optuna trial, asks the pruner,
+and answers through one Dask :class:`~distributed.Variable` per report, which
+:meth:`~analysis_lib.scan.trial.TrialContext.should_prune` waits on. Nothing polls: no
+request times out on the scheduler while trials run without reporting.
 
 Examples
 --------
@@ -19,6 +21,7 @@ True
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import warnings
 from typing import Any
@@ -48,20 +51,21 @@ class PruningService:
     client : distributed.Client
         The scan's client.
     channel : str
-        The name of the scan's report queue.
+        The scan's event topic.
     lock : threading.Lock
         Guards the Optuna study shared with the scan's main loop.
     """
 
     def __init__(self, client: Any, channel: str, lock: threading.Lock) -> None:
-        from distributed import Queue
-
         self.client = client
         self.channel = channel
         self.lock = lock
-        self.queue = Queue(channel, client=client)
         self.trials: dict[str, optuna.Trial] = {}
+        self.answered: dict[str, list[str]] = {}
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
+        # the handler runs in the client's event loop: it only hands the report over
+        client.subscribe_topic(channel, self._inbox.put)
         self._thread = threading.Thread(target=self._loop, name=f"{channel}-pruner", daemon=True)
         self._thread.start()
 
@@ -70,50 +74,49 @@ class PruningService:
         self.trials[tid] = trial
 
     def unregister(self, tid: str) -> None:
-        """Stop answering for ``tid`` and delete its decision variable."""
+        """Stop answering for ``tid`` and delete its decisions that no worker took."""
         from distributed import Variable
 
-        if self.trials.pop(tid, None) is not None:
+        self.trials.pop(tid, None)
+        for name in self.answered.pop(tid, []):
             try:
-                Variable(decision_name(self.channel, tid), client=self.client).delete()
+                Variable(name, client=self.client).delete()
             except Exception:
-                log.debug("could not delete the decision variable of %s", tid, exc_info=True)
+                log.debug("could not delete the decision variable %s", name, exc_info=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                items = [self.queue.get(timeout=0.2)]
-                if self.queue.qsize():
-                    items += self.queue.get(batch=True)
-            except TimeoutError:
+                _, message = self._inbox.get(timeout=0.2)
+            except queue.Empty:
                 continue
+            try:
+                tid, attempt, step, value = message
+                self._answer(str(tid), int(attempt), int(step), float(value))
             except Exception:
                 if self._stop.is_set():
                     return
-                log.warning("pruning service: queue read failed", exc_info=True)
-                self._stop.wait(0.5)
-                continue
-            for tid, _attempt, step, value in items:
-                self._answer(tid, step, value)
+                log.warning("pruning service: cannot answer %r", message, exc_info=True)
 
-    def _answer(self, tid: str, step: int, value: float) -> None:
+    def _answer(self, tid: str, attempt: int, step: int, value: float) -> None:
         from distributed import Variable
 
         trial = self.trials.get(tid)
         prune = False
         if trial is not None:
             prune = decide(trial, step=step, value=value, lock=self.lock)
-        Variable(decision_name(self.channel, tid), client=self.client).set(
-            {"step": step, "prune": prune}
-        )
+        name = decision_name(self.channel, tid, attempt, step)
+        Variable(name, client=self.client).set({"step": step, "prune": prune})
+        # the worker deletes it once read; what a dead worker left is deleted at the end
+        self.answered.setdefault(tid, []).append(name)
 
     def close(self) -> None:
-        """Stop the thread and release the queue."""
+        """Stop the thread, unsubscribe, and delete the decisions no worker took."""
         self._stop.set()
         self._thread.join(timeout=5)
-        for tid in list(self.trials):
-            self.unregister(tid)
         try:
-            self.queue.close()
+            self.client.unsubscribe_topic(self.channel)
         except Exception:
-            log.debug("could not close the pruning queue", exc_info=True)
+            log.debug("could not unsubscribe from %s", self.channel, exc_info=True)
+        for tid in list(self.answered):
+            self.unregister(tid)

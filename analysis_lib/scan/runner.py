@@ -306,7 +306,7 @@ class _Scan:
         if entry.errors:
             record["infrastructure_errors"] = entry.errors
         if model is not None and self.keep_models and record["state"] == "done":
-            self.store.write_model(entry.tid, model)
+            self.store.write_model_bytes(entry.tid, model)  # pickled on the worker
         self.store.write_record(record)
         self.recorded.add(entry.tid)
         self.finished[entry.number] = record

@@ -148,7 +148,11 @@ class TrialStore:
 
     def write_model(self, tid: str, model: Any) -> None:
         """Pickle a fitted model atomically."""
-        atomic_write_bytes(self.model_path(tid), pickle.dumps(model))
+        self.write_model_bytes(tid, pickle.dumps(model))
+
+    def write_model_bytes(self, tid: str, data: bytes) -> None:
+        """Keep a model pickled elsewhere (on the worker), atomically."""
+        atomic_write_bytes(self.model_path(tid), data)
 
     def load_model(self, tid: str) -> Any:
         """Unpickle the model of trial ``tid``."""

@@ -21,9 +21,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +64,8 @@ class TrialContext:
     params : dict
         The proposed parameters.
     channel : str, optional
-        Name of the scan's report queue on the Dask scheduler; ``None`` when the scan has no
-        pruner (reports are then only recorded).
+        The scan's event topic on the Dask scheduler; ``None`` when the scan has no pruner
+        (reports are then only recorded).
     attempt : int
         Which submission of this trial this is (1 for the first).
     """
@@ -95,33 +95,34 @@ class TrialContext:
         self.intermediate[step] = value
         self._last_step = step
         if self.channel is not None:
-            from distributed import Queue
+            from distributed import get_worker
 
-            Queue(self.channel).put([self.trial_id, self.attempt, step, value])
+            # an event on the scan's topic: the scheduler forwards it to the scan's client
+            get_worker().log_event(self.channel, [self.trial_id, self.attempt, step, value])
 
     def should_prune(self) -> bool:
         """Whether the scan's pruner wants this trial stopped after the last report.
 
-        Without a pruner, or before any report, this is ``False``. If the client does not
-        answer within a minute (e.g. it was interrupted), the trial carries on.
+        Without a pruner, or before any report, this is ``False``. The decision for each
+        report arrives in its own Dask ``Variable``, which this waits for (no polling). If
+        the client does not answer within a minute (e.g. it was interrupted), the trial
+        carries on.
         """
         if self.channel is None or self._last_step is None:
             return False
         from distributed import Variable
 
-        var = Variable(decision_name(self.channel, self.trial_id))
-        deadline = time.monotonic() + DECISION_TIMEOUT_S
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                decision = var.get(timeout=min(left, 5.0))
-            except TimeoutError:
-                continue
-            if decision and decision.get("step") == self._last_step:
-                return bool(decision.get("prune"))
-            time.sleep(0.002)
-        return False
+        var = Variable(decision_name(self.channel, self.trial_id, self.attempt, self._last_step))
+        try:
+            decision = var.get(timeout=DECISION_TIMEOUT_S)
+        except TimeoutError:
+            return False
+        # the client deletes what is left when the trial ends
+        with contextlib.suppress(Exception):
+            var.delete()
+        return bool(decision.get("prune")) if isinstance(decision, dict) else False
 
 
-def decision_name(channel: str, tid: str) -> str:
-    """Name of the Dask ``Variable`` that carries the pruning decisions for one trial."""
-    return f"{channel}-decision-{tid}"
+def decision_name(channel: str, tid: str, attempt: int, step: int) -> str:
+    """Name of the Dask ``Variable`` that carries the pruning decision for one report."""
+    return f"{channel}-decision-{tid}-{attempt}-{step}"
