@@ -5,8 +5,10 @@ Sixteen XGBoost trials (``--rows`` x ``--features`` synthetic table, default 50 
 parameters; fit on 75 %, ROC AUC on 25 %) are run, interleaved ``--repeats`` times, as:
 
 ``scan``
-    :func:`analysis_lib.scan.scan` on a 2-worker :class:`~distributed.LocalCluster`
-    (processes, one thread each), a fresh trial store each time, models kept (the default);
+    :func:`analysis_lib.scan.scan` on a 2-worker local cluster as a session makes it
+    (:func:`analysis_lib.compute.make_cluster`: worker processes with one thread each and
+    the Dask server settings of ``hepml.compute.dask-config``), a fresh trial store each
+    time, models kept (the default);
 ``sequential``
     the very same 16 parameter sets (those the scan proposed) evaluated one after the
     other in this process by the same objective;
@@ -27,6 +29,11 @@ trials``, which adds the tail where one worker waits for the other's last trial;
 ``trivial_ms_per_trial``, the wall time per trial of ``--trivial`` trials of a trivial
 objective on the 2 workers. The space varies learning rate, L2, min child weight and gamma
 at a fixed depth of 6, so that the trials cost about the same.
+
+For comparison, the scan and the sequential loop are repeated on a cluster with Dask's
+default server settings (``dask_defaults``), and ``idle_cpu`` records the CPU an idle
+2-worker cluster uses with either settings (client and scheduler, workers, nannies; as a
+fraction of the machine): the background work that busy workers take from the trials.
 
 ``--faults`` adds the failure to beat: a 16-point grid run by Optuna+DaskStorage (two
 ``optimize`` tasks of 8) and by ``scan``, each with one worker SIGKILLed after 3 finished
@@ -333,24 +340,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trivial", type=int, default=200)
     parser.add_argument("--faults", action="store_true", help="also run the failure repro")
+    parser.add_argument("--idle-seconds", type=float, default=6.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     _quiet_optuna()
     workers = 2
 
-    def client_factory() -> Any:
-        cluster = LocalCluster(
+    def client_factory(dask_config: dict[str, Any] | None = None) -> Any:
+        # the product's local cluster (analysis_lib.compute), with its Dask server settings
+        # (hepml.compute.dask-config) unless dask_config is given ({}: Dask's defaults)
+        from analysis_lib.compute import make_cluster
+
+        extra = {} if dask_config is None else {"dask_config": dask_config}
+        cluster = make_cluster(
+            "local",
+            environ={},
             n_workers=workers,
+            cores=workers,
+            memory="8GiB",
             threads_per_worker=1,
-            processes=True,
             dashboard_address=":0",
             env={"OMP_NUM_THREADS": "1"},
+            **extra,
         )
         client = Client(cluster)
 
@@ -411,6 +428,29 @@ def main(argv: list[str] | None = None) -> int:
                 f"trivial {trivial_ms[-1]:.1f} ms/trial",
                 flush=True,
             )
+    # the same scans on a cluster with Dask's default server settings, for comparison
+    defaults_scan: list[float] = []
+    defaults_seq: list[float] = []
+    with client_factory({}) as client:
+        run_scan(client, data, 2, args.trees, seed=99)
+        for r in range(args.repeats):
+            wall, df = run_scan(client, data, args.trials, args.trees, 1000 + r)
+            params = [
+                {k[len("param_") :]: v for k, v in row.items() if k.startswith("param_")}
+                for row in df.to_dict("records")
+            ]
+            defaults_scan.append(wall)
+            defaults_seq.append(run_sequential(data, params, args.trees, 1000 + r))
+            print(
+                f"Dask defaults, repeat {r}: scan {wall:.2f} s, sequential "
+                f"{defaults_seq[-1]:.2f} s",
+                flush=True,
+            )
+    idle = {
+        "hepml": idle_cpu(client_factory(None), args.idle_seconds),
+        "dask_defaults": idle_cpu(client_factory({}), args.idle_seconds),
+    }
+    print("idle cluster CPU (fraction of the machine):", idle, flush=True)
     med = {k: statistics.median(v) for k, v in samples.items()}
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -441,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_vs_sequential_ms_per_trial_samples": overhead_vs_seq_ms,
         "trivial_ms_per_trial": statistics.median(trivial_ms),
         "trivial_ms_per_trial_samples": trivial_ms,
+        "dask_defaults": {
+            "scan_s": defaults_scan,
+            "sequential_s": defaults_seq,
+            "speedup": statistics.median(defaults_seq) / statistics.median(defaults_scan),
+        },
+        "idle_cpu": idle,
         "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
         "caveat": "other jobs on the machine skew the numbers: run it on a quiet machine",
     }
@@ -454,9 +500,48 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['vs_optuna_no_models']:.2f}x, speedup {report['speedup_no_models']:.2f}x), "
         "overhead "
         f"{report['overhead_ms_per_trial']:.1f} ms/trial (target <= {OVERHEAD_TARGET_MS}), "
-        f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial"
+        f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial; with Dask's default server "
+        f"settings: speedup {report['dask_defaults']['speedup']:.2f}x"
     )
     return 0
+
+
+def idle_cpu(factory: Any, seconds: float) -> dict[str, float]:
+    """CPU seconds an idle 2-worker cluster's processes use in ``seconds``, by process kind.
+
+    ``total_fraction`` is their sum as a fraction of the machine (all cores) over the window.
+    """
+    import resource
+
+    import psutil
+
+    def own() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    with factory as client:
+        client.wait_for_workers(2, timeout=60)
+        time.sleep(1.0)
+        workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+        nannies = [w.parent() for w in workers]
+        procs = workers + nannies
+
+        def cpu() -> list[float]:
+            return [sum(p.cpu_times()[:2]) for p in procs]
+
+        before, main_before = cpu(), own()
+        time.sleep(seconds)
+        after, main_after = cpu(), own()
+    used = [a - b for a, b in zip(after, before, strict=True)]
+    out = {
+        "client_and_scheduler_s": main_after - main_before,
+        "workers_s": sum(used[: len(workers)]),
+        "nannies_s": sum(used[len(workers) :]),
+        "seconds": seconds,
+    }
+    total = out["client_and_scheduler_s"] + out["workers_s"] + out["nannies_s"]
+    out["total_fraction"] = total / (seconds * (os.cpu_count() or 1))
+    return out
 
 
 if __name__ == "__main__":

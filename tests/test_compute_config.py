@@ -94,6 +94,13 @@ def test_argument_beats_session_backend():
         ({"n_workers": -3}, {}, "n_workers", -3),
         ({"tls": "maybe"}, {}, "tls", "maybe"),
         ({"parity": "ignore"}, {}, "parity", "ignore"),
+        ({"dask_config": ["tick"]}, {}, "dask_config", ["tick"]),
+        (
+            {"dask_config": {"distributed.admin.tick.interval": {"x": 1}}},
+            {},
+            "dask_config.distributed.admin.tick.interval",
+            {"x": 1},
+        ),
     ],
 )
 def test_bad_settings_name_the_value(kwargs, environ, field, value):
@@ -123,3 +130,31 @@ def test_unreadable_site_file_is_named(tmp_path):
     bad.write_text("hepml: [unclosed\n")
     with pytest.raises(ComputeConfigError, match="not valid YAML"):
         resolve_settings(environ={"HEPML_COMPUTE_CONFIG": str(bad)})
+
+
+def test_server_dask_settings_packaged_overridden_per_site_and_per_call(tmp_path):
+    packaged = yaml.safe_load(DEFAULTS_FILE.read_text())["hepml"]["compute"]["dask-config"]
+    assert resolve_settings("local", environ={}).dask_config == packaged
+    assert packaged["distributed.admin.tick.interval"] == "1s"
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "hepml:\n  compute:\n    dask-config:\n      distributed.admin.tick.interval: 50ms\n"
+    )
+    from_site = resolve_settings("slurm", environ={"HEPML_COMPUTE_CONFIG": str(site)})
+    assert from_site.dask_config == {**packaged, "distributed.admin.tick.interval": "50ms"}
+    # per call: replaces the mapping ({} keeps Dask's own defaults)
+    assert resolve_settings("local", environ={}, dask_config={}).dask_config == {}
+    assert "dask_config" not in resolve_settings("local", environ={}).options
+
+
+def test_server_dask_settings_as_environment_variables():
+    from analysis_lib.compute.server_config import environment_variables
+
+    assert environment_variables(
+        {"distributed.worker.memory.monitor-interval": "500ms", "a.b": True}
+    ) == {"DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "500ms", "DASK_A__B": "true"}
+    # what dask itself reads back from such a variable
+    env = {"DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "500ms"}
+    assert dask.config.collect_env(env) == {
+        "distributed": {"worker": {"memory": {"monitor_interval": "500ms"}}}
+    }

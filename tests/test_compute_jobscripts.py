@@ -85,6 +85,20 @@ def test_slurm_cpu_job_uses_the_session_interpreter(build):
     assert "--gres" not in script and "--resources GPU=0" in script
 
 
+def test_batch_jobs_export_the_server_dask_settings(build):
+    for backend in ("slurm", "htcondor", "pbs"):
+        cluster = build(backend, cores=1, memory="2GiB")
+        script = cluster.job_script()
+        assert "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=1s" in script, backend
+        assert "export DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL=100ms" in script, backend
+        # the exports come before the worker starts
+        assert script.index("DASK_DISTRIBUTED__ADMIN") < script.index("dask_worker"), backend
+        # the scheduler, here in the session, was made with them too
+        assert cluster.scheduler._tick_interval == 1.0
+    default = build("slurm", cores=1, memory="2GiB", dask_config={}).job_script()
+    assert "DASK_DISTRIBUTED" not in default
+
+
 def test_htcondor_gpu_job(build):
     cluster = build(
         "htcondor",

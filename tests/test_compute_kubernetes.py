@@ -37,6 +37,8 @@ def test_gpu_worker_spec_from_the_session():
     assert args[args.index("--memory-limit") + 1] == str(8 * 2**30)
     assert args[args.index("--resources") + 1] == "GPU=1"
     assert {"name": "OMP_NUM_THREADS", "value": "4"} in worker["env"]
+    # the server settings of analysis_lib.compute, as DASK_* variables
+    assert {"name": "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL", "value": "1s"} in worker["env"]
 
 
 def test_pods_and_service_validate_against_kubernetes_1_30():

@@ -85,3 +85,41 @@ def test_local_tls_when_asked():
     finally:
         cluster.close()
     assert not directory.exists()
+
+
+def _tick(dask_scheduler=None):
+    return dask_scheduler._tick_interval
+
+
+def _worker_settings():
+    import dask
+
+    keys = ("distributed.admin.tick.interval", "distributed.worker.profile.interval")
+    return tuple(dask.config.get(k) for k in keys)
+
+
+def test_servers_get_the_configured_dask_settings():
+    import dask
+
+    before = dask.config.get("distributed.admin.tick.interval")
+    cluster = make_cluster("local", environ={}, n_workers=2, cores=2, memory="2GiB")
+    try:
+        with connect(cluster) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert client.run_on_scheduler(_tick) == 1.0
+            assert set(client.run(_worker_settings).values()) == {("1s", "100ms")}
+            # the nannies' own event loop checks (private attribute of distributed's Server)
+            assert {n._tick_interval for n in cluster.workers.values()} == {1.0}
+            # a worker added later gets the settings from its nanny
+            cluster.scale(3)
+            client.wait_for_workers(3, timeout=60)
+            assert set(client.run(_worker_settings).values()) == {("1s", "100ms")}
+    finally:
+        cluster.close()
+    # the session's own configuration is left as it was
+    assert dask.config.get("distributed.admin.tick.interval") == before
+
+    with connect("local", environ={}, n_workers=1, memory="1GiB", dask_config={}) as client:
+        client.wait_for_workers(1, timeout=60)
+        assert client.run_on_scheduler(_tick) == 0.02
+        assert set(client.run(_worker_settings).values()) == {("20ms", "10ms")}

@@ -41,6 +41,7 @@ from analysis_lib.compute.resources import (
     parse_memory,
     session_resources,
 )
+from analysis_lib.compute.server_config import check_dask_config
 
 __all__ = [
     "CONFIG_KEY",
@@ -63,7 +64,7 @@ PARITY_MODES = ("refuse", "warn", "off")
 
 FALLBACK_CORES = 1
 FALLBACK_MEMORY = 2 * 2**30
-_COMMON = ("n_workers", "cores", "memory", "gpus", "tls", "parity")
+_COMMON = ("n_workers", "cores", "memory", "gpus", "tls", "parity", "dask_config")
 
 
 def _load_defaults() -> None:
@@ -79,7 +80,9 @@ class ClusterSettings:
     """Everything one cluster is built from, validated.
 
     ``memory`` is in bytes; per worker for batch, Kubernetes and gateway backends, for the
-    whole cluster for ``local``. ``options`` holds the backend's other keys (underscored).
+    whole cluster for ``local``. ``options`` holds the backend's other keys (underscored);
+    ``dask_config`` the Dask settings of the cluster's servers
+    (:mod:`analysis_lib.compute.server_config`).
     """
 
     backend: str
@@ -92,6 +95,7 @@ class ClusterSettings:
     parity_mode: str
     parity_packages: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
+    dask_config: dict[str, Any] = field(default_factory=dict)
 
 
 def load_site_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -202,6 +206,12 @@ def resolve_settings(
     if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
         raise ComputeConfigError("parity.packages", packages, "expected a list of names")
 
+    if "dask_config" in overrides:
+        server_config = overrides["dask_config"]
+    else:
+        server_config = config.get("dask-config", config.get("dask_config"))
+    server_config = check_dask_config(server_config)
+
     options = {k: v for k, v in merged.items() if k not in _COMMON}
     return ClusterSettings(
         backend=chosen,
@@ -214,4 +224,5 @@ def resolve_settings(
         parity_mode=parity_mode,
         parity_packages=tuple(packages),
         options=options,
+        dask_config=server_config,
     )

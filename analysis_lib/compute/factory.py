@@ -80,6 +80,7 @@ def _local(settings: ClusterSettings, environ: Mapping[str, str]) -> LocalCluste
             threads_per_worker=threads,
             memory_limit=per_worker,
             scheduler_kwargs=scheduler_kwargs,
+            dask_config=settings.dask_config,
             **options,
         )
     except BaseException:
@@ -104,6 +105,7 @@ def _batch(settings: ClusterSettings) -> Cluster:
             gpus=settings.gpus,
             tls=tls,
             parity=_parity(settings),
+            dask_config=settings.dask_config,
             **options,
         )
     except BaseException:

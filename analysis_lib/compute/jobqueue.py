@@ -9,6 +9,8 @@ Each adds to its dask-jobqueue parent, through :class:`BatchClusterMixin`:
 - ``tls=TemporaryTLS(...)``: TLS for scheduler, client and workers with this cluster's own
   certificates, whose directory is removed when the cluster closes;
 - ``parity=EnvironmentParity(...)``: the scheduler refuses workers whose packages differ;
+- ``dask_config={...}``: Dask settings for the worker (exported as ``DASK_*`` variables in
+  the job script) and the scheduler (:mod:`~analysis_lib.compute.server_config`);
 - the worker runs the session's interpreter (``python`` defaults to ``sys.executable``) and
   the scheduler's dashboard takes a free port.
 
@@ -26,7 +28,9 @@ True
 
 from __future__ import annotations
 
+import shlex
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import dask.config
@@ -36,6 +40,7 @@ from dask_jobqueue.pbs import pbs_format_bytes_ceil
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from analysis_lib.compute.owned_tls import OwnsTLS
+from analysis_lib.compute.server_config import applied, environment_variables
 from analysis_lib.compute.tls import TemporaryTLS
 
 __all__ = ["BatchClusterMixin", "HTCondorCluster", "PBSCluster", "SLURMCluster"]
@@ -54,6 +59,7 @@ class BatchClusterMixin(OwnsTLS):
         gpus: int = 0,
         tls: TemporaryTLS | None = None,
         parity: SchedulerPlugin | None = None,
+        dask_config: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         config_name = kwargs.get("config_name") or self.job_cls.config_name
@@ -82,7 +88,18 @@ class BatchClusterMixin(OwnsTLS):
         if tls is not None:
             kwargs["security"] = tls.security
             kwargs.setdefault("protocol", "tls://")
-        super().__init__(*args, **kwargs)
+        self.dask_config = dict(dask_config or {})
+        if self.dask_config:
+            prologue = kwargs.get("job_script_prologue")
+            if prologue is None:
+                prologue = config("job-script-prologue", []) or []
+            exports = environment_variables(self.dask_config)
+            kwargs["job_script_prologue"] = [
+                *prologue,
+                *(f"export {name}={shlex.quote(value)}" for name, value in exports.items()),
+            ]
+        with applied(self.dask_config):  # the scheduler here reads them when it is made
+            super().__init__(*args, **kwargs)
 
     def gpu_request(self, gpus: int, kwargs: dict[str, Any], config) -> dict[str, Any]:
         """Return ``kwargs`` with this scheduler's request for ``gpus`` GPUs per job."""

@@ -29,6 +29,7 @@ from typing import Any
 
 from analysis_lib.compute.config import ClusterSettings
 from analysis_lib.compute.errors import ComputeConfigError
+from analysis_lib.compute.server_config import environment_variables
 
 __all__ = ["kubernetes_cluster_spec", "kubernetes_quantity", "make_kubernetes_cluster"]
 
@@ -71,7 +72,10 @@ def kubernetes_cluster_spec(
         name=name,
         image=_image(settings, env),
         n_workers=settings.n_workers,
-        env={str(k): str(v) for k, v in extra_env.items()},
+        env={
+            **environment_variables(settings.dask_config),
+            **{str(k): str(v) for k, v in extra_env.items()},
+        },
         idle_timeout=int(settings.options.get("idle_timeout") or 0),
     )
     worker = spec["spec"]["worker"]["spec"]["containers"][0]

@@ -6,6 +6,10 @@ the Dask resource ``GPU=1``), the others none (``CUDA_VISIBLE_DEVICES=""``), so 
 ask for ``resources={"GPU": 1}`` run only on a worker that owns a GPU. Workers are added
 through :meth:`scale`, so GPUs freed by retired workers go to new ones.
 
+Given ``dask_config`` (:mod:`~analysis_lib.compute.server_config`), the scheduler and the
+first nannies are made with those Dask settings applied, and every worker process, also
+of workers added later, gets them from its nanny.
+
 Examples
 --------
 >>> cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -17,11 +21,13 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import distributed
 
 from analysis_lib.compute.owned_tls import OwnsTLS
+from analysis_lib.compute.server_config import applied
 from analysis_lib.compute.tls import TemporaryTLS
 
 __all__ = ["LocalCluster"]
@@ -38,6 +44,8 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
         Device ids to hand out, one per worker (``CUDA_VISIBLE_DEVICES`` entries).
     tls
         Certificates of this cluster, removed when it closes.
+    dask_config
+        Dask settings (dotted keys) for the scheduler, nannies and workers.
     **kwargs
         Passed to :class:`distributed.LocalCluster`.
     """
@@ -48,16 +56,22 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
         *,
         gpu_ids: list[str] | tuple[str, ...] = (),
         tls: TemporaryTLS | None = None,
+        dask_config: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.gpu_ids = [str(g) for g in gpu_ids]
         self.tls = tls
+        self.dask_config = dict(dask_config or {})
         if tls is not None:
             kwargs.setdefault("security", tls.security)
             kwargs.setdefault("protocol", "tls://")
-        super().__init__(n_workers=0, **kwargs)
-        if n_workers:
-            self.scale(n_workers)
+        # the scheduler and the first nannies read the settings when they are made
+        with applied(self.dask_config):
+            super().__init__(n_workers=0, **kwargs)
+            if n_workers:
+                self.scale(n_workers)
+                if not self.asynchronous:
+                    self.sync(self._correct_state)
 
     def new_worker_spec(self) -> dict[Any, dict[str, Any]]:
         """The next worker's spec, with a free GPU if one is left."""
@@ -77,7 +91,10 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
                 if self.gpu_ids:
                     env["CUDA_VISIBLE_DEVICES"] = ""
                 options["resources"] = {}
-            if env and worker["cls"] is distributed.Nanny:
-                options["env"] = env
+            if worker["cls"] is distributed.Nanny:
+                if env:
+                    options["env"] = env
+                if self.dask_config:  # set in the worker process (dotted keys)
+                    options["config"] = {**(options.get("config") or {}), **self.dask_config}
             spec[name] = {**worker, "options": options}
         return spec
