@@ -30,7 +30,10 @@ trials``, which adds the tail where one worker waits for the other's last trial;
 objective on the 2 workers. The space varies learning rate, L2, min child weight and gamma
 at a fixed depth of 6, so that the trials cost about the same.
 
-For comparison, the scan and the sequential loop are repeated on a cluster with Dask's
+``ceiling_two_processes`` is the speedup of two plain forked processes (no Dask) running
+half of the same trials each over the sequential loop, measured back to back: what this
+machine allows any 2-worker scan. For comparison, the scan and the sequential loop are
+repeated on a cluster with Dask's
 default server settings (``dask_defaults``), and ``idle_cpu`` records the CPU an idle
 2-worker cluster uses with either settings (client and scheduler, workers, nannies; as a
 fraction of the machine): the background work that busy workers take from the trials.
@@ -157,6 +160,32 @@ def run_sequential(data: Any, params: list[dict[str, Any]], trees: int, seed: in
     for p in params:
         objective(p, data, None)
     return time.perf_counter() - tic
+
+
+_POOL_DATA: Any = None
+
+
+def _pool_half(args: tuple[list[dict[str, Any]], int, int]) -> float:
+    params, trees, seed = args
+    return run_sequential(_POOL_DATA, params, trees, seed)
+
+
+def run_processes(data: Any, params: list[dict[str, Any]], trees: int, seed: int) -> float:
+    """Seconds for two plain processes (no Dask) running half of the trials each.
+
+    The ceiling of any 2-worker scan on this machine: the same trials, split in two
+    before starting, in two forked processes that share nothing but the machine.
+    """
+    import multiprocessing
+
+    global _POOL_DATA
+    _POOL_DATA = data
+    halves = [(params[0::2], trees, seed), (params[1::2], trees, seed)]
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_pool_half, [([params[0]], trees, seed)] * 2)  # warm up both processes
+        tic = time.perf_counter()
+        pool.map(_pool_half, halves, chunksize=1)
+        return time.perf_counter() - tic
 
 
 def _quiet_optuna() -> None:
@@ -428,6 +457,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"trivial {trivial_ms[-1]:.1f} ms/trial",
                 flush=True,
             )
+    # the machine's ceiling: the last repeat's trials in two plain processes, no Dask
+    ceiling = [
+        (seq_last := run_sequential(data, params, args.trees, 1000))
+        / run_processes(data, params, args.trees, 1000)
+        for _ in range(args.repeats)
+    ]
+    print(f"two plain processes vs sequential: {ceiling}", flush=True)
     # the same scans on a cluster with Dask's default server settings, for comparison
     defaults_scan: list[float] = []
     defaults_seq: list[float] = []
@@ -487,6 +523,11 @@ def main(argv: list[str] | None = None) -> int:
             "speedup": statistics.median(defaults_seq) / statistics.median(defaults_scan),
         },
         "idle_cpu": idle,
+        "ceiling_two_processes": {
+            "samples": ceiling,
+            "median": statistics.median(ceiling),
+            "last_sequential_s": seq_last,
+        },
         "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
         "caveat": "other jobs on the machine skew the numbers: run it on a quiet machine",
     }
@@ -501,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
         "overhead "
         f"{report['overhead_ms_per_trial']:.1f} ms/trial (target <= {OVERHEAD_TARGET_MS}), "
         f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial; with Dask's default server "
-        f"settings: speedup {report['dask_defaults']['speedup']:.2f}x"
+        f"settings: speedup {report['dask_defaults']['speedup']:.2f}x; two plain processes "
+        f"{report['ceiling_two_processes']['median']:.2f}x"
     )
     return 0
 
