@@ -256,6 +256,30 @@ def _median_pruned_scan(tmp_path, client):
     )
 
 
+def reports_without_asking(params, trial):
+    for step in range(30):
+        trial.report(params["x"] * step, step)
+    return params["x"]
+
+
+def test_reports_alone_leave_nothing_on_the_scheduler(tmp_path, client):
+    result = scan(
+        reports_without_asking,
+        {"x": Float(0.0, 1.0)},
+        n_trials=4,
+        sampler="random",
+        seed=3,
+        store=tmp_path / "r",
+        client=client,
+        pruner="median",
+        progress=False,
+    )
+    assert result.counts()["done"] == 4
+    assert (result.to_dataframe()["n_reports"] == 30).all()
+    # only questions (should_prune) get an answer variable: none here
+    assert client.run_on_scheduler(_leftover_decisions) == []
+
+
 def test_successive_halving_pruner_runs(tmp_path, client):
     result = scan(
         slow_learner,

@@ -1,12 +1,15 @@
 """Pruning remote trials with an Optuna pruner that stays in the client process.
 
-Trials on the workers send ``[trial_id, attempt, step, value]`` as Dask events on the
-scan's topic (:meth:`distributed.Worker.log_event`); the scheduler forwards them to the
-scan's client, which is subscribed to the topic (:meth:`distributed.Client.subscribe_topic`).
-A thread of the client reports each value to the trial's Optuna trial, asks the pruner,
-and answers through one Dask :class:`~distributed.Variable` per report, which
-:meth:`~analysis_lib.scan.trial.TrialContext.should_prune` waits on. Nothing polls: no
-request times out on the scheduler while trials run without reporting.
+Trials on the workers send Dask events on the scan's topic
+(:meth:`distributed.Worker.log_event`): ``["report", trial_id, attempt, step, value]`` for
+each intermediate value and ``["ask", trial_id, attempt, step]`` when the objective asks
+whether to stop. The scheduler forwards them to the scan's client, which is subscribed to
+the topic (:meth:`distributed.Client.subscribe_topic`). A thread of the client reports the
+values to the trial's Optuna trial and answers each question through its own Dask
+:class:`~distributed.Variable`, which
+:meth:`~analysis_lib.scan.trial.TrialContext.should_prune` waits on and deletes. Nothing
+polls: no request times out on the scheduler while trials run without reporting, and only
+questions cost a variable.
 
 Examples
 --------
@@ -30,16 +33,22 @@ import optuna
 
 from .trial import decision_name
 
-__all__ = ["PruningService", "decide"]
+__all__ = ["PruningService", "decide", "record"]
 
 log = logging.getLogger(__name__)
 
 
-def decide(trial: optuna.Trial, *, step: int, value: float, lock: threading.Lock) -> bool:
-    """Report ``value`` at ``step`` to ``trial`` and return the pruner's decision."""
+def record(trial: optuna.Trial, *, step: int, value: float, lock: threading.Lock) -> None:
+    """Report ``value`` at ``step`` to ``trial`` (a step reported again is ignored)."""
     with lock, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a retried trial reports a step again: ignored
         trial.report(value, step)
+
+
+def decide(trial: optuna.Trial, *, step: int, value: float, lock: threading.Lock) -> bool:
+    """Report ``value`` at ``step`` to ``trial`` and return the pruner's decision."""
+    record(trial, step=step, value=value, lock=lock)
+    with lock:
         return bool(trial.should_prune())
 
 
@@ -61,10 +70,12 @@ class PruningService:
         self.channel = channel
         self.lock = lock
         self.trials: dict[str, optuna.Trial] = {}
-        self.answered: dict[str, list[str]] = {}
+        # the last answer per (trial, attempt): a trial asks again only after reading the
+        # previous answer, so older ones are gone; the last may be left by a dead worker
+        self.last_answer: dict[tuple[str, int], str] = {}
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
-        # the handler runs in the client's event loop: it only hands the report over
+        # the handler runs in the client's event loop: it only hands the message over
         client.subscribe_topic(channel, self._inbox.put)
         self._thread = threading.Thread(target=self._loop, name=f"{channel}-pruner", daemon=True)
         self._thread.start()
@@ -74,11 +85,12 @@ class PruningService:
         self.trials[tid] = trial
 
     def unregister(self, tid: str) -> None:
-        """Stop answering for ``tid`` and delete its decisions that no worker took."""
+        """Stop answering for ``tid`` and delete an answer no worker took."""
         from distributed import Variable
 
         self.trials.pop(tid, None)
-        for name in self.answered.pop(tid, []):
+        for key in [k for k in self.last_answer if k[0] == tid]:
+            name = self.last_answer.pop(key)
             try:
                 Variable(name, client=self.client).delete()
             except Exception:
@@ -91,32 +103,36 @@ class PruningService:
             except queue.Empty:
                 continue
             try:
-                tid, attempt, step, value = message
-                self._answer(str(tid), int(attempt), int(step), float(value))
+                self._handle(message)
             except Exception:
                 if self._stop.is_set():
                     return
-                log.warning("pruning service: cannot answer %r", message, exc_info=True)
+                log.warning("pruning service: cannot handle %r", message, exc_info=True)
 
-    def _answer(self, tid: str, attempt: int, step: int, value: float) -> None:
+    def _handle(self, message: list[Any]) -> None:
         from distributed import Variable
 
+        kind, tid, attempt, step = message[0], str(message[1]), int(message[2]), int(message[3])
         trial = self.trials.get(tid)
+        if kind == "report":
+            if trial is not None:
+                record(trial, step=step, value=float(message[4]), lock=self.lock)
+            return
         prune = False
         if trial is not None:
-            prune = decide(trial, step=step, value=value, lock=self.lock)
+            with self.lock:
+                prune = bool(trial.should_prune())
         name = decision_name(self.channel, tid, attempt, step)
         Variable(name, client=self.client).set({"step": step, "prune": prune})
-        # the worker deletes it once read; what a dead worker left is deleted at the end
-        self.answered.setdefault(tid, []).append(name)
+        self.last_answer[(tid, attempt)] = name
 
     def close(self) -> None:
-        """Stop the thread, unsubscribe, and delete the decisions no worker took."""
+        """Stop the thread, unsubscribe, and delete the answers no worker took."""
         self._stop.set()
         self._thread.join(timeout=5)
         try:
             self.client.unsubscribe_topic(self.channel)
         except Exception:
             log.debug("could not unsubscribe from %s", self.channel, exc_info=True)
-        for tid in list(self.answered):
+        for tid in {tid for tid, _ in self.last_answer}:
             self.unregister(tid)

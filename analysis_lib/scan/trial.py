@@ -98,21 +98,24 @@ class TrialContext:
             from distributed import get_worker
 
             # an event on the scan's topic: the scheduler forwards it to the scan's client
-            get_worker().log_event(self.channel, [self.trial_id, self.attempt, step, value])
+            message = ["report", self.trial_id, self.attempt, step, value]
+            get_worker().log_event(self.channel, message)
 
     def should_prune(self) -> bool:
         """Whether the scan's pruner wants this trial stopped after the last report.
 
-        Without a pruner, or before any report, this is ``False``. The decision for each
-        report arrives in its own Dask ``Variable``, which this waits for (no polling). If
-        the client does not answer within a minute (e.g. it was interrupted), the trial
-        carries on.
+        Without a pruner, or before any report, this is ``False``. The question goes to the
+        scan's client as an event; the answer arrives in its own Dask ``Variable``, which
+        this waits for (no polling) and deletes. If the client does not answer within a
+        minute (e.g. it was interrupted), the trial carries on.
         """
         if self.channel is None or self._last_step is None:
             return False
-        from distributed import Variable
+        from distributed import Variable, get_worker
 
-        var = Variable(decision_name(self.channel, self.trial_id, self.attempt, self._last_step))
+        step = self._last_step
+        get_worker().log_event(self.channel, ["ask", self.trial_id, self.attempt, step])
+        var = Variable(decision_name(self.channel, self.trial_id, self.attempt, step))
         try:
             decision = var.get(timeout=DECISION_TIMEOUT_S)
         except TimeoutError:
