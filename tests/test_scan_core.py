@@ -222,7 +222,16 @@ def test_median_pruning_on_remote_workers(tmp_path, client):
     collect = _Collect()
     logging.getLogger("distributed").addHandler(collect)
     try:
-        result = _median_pruned_scan(tmp_path, client)
+        result = _pruned_scan(
+            tmp_path,
+            client,
+            slow_learner,
+            {"lr": Float(0.0, 1.0, step=0.1)},
+            n_trials=11,
+            sampler="grid",
+            seed=0,
+            pruner="median",
+        )
     finally:
         logging.getLogger("distributed").removeHandler(collect)
     df = result.to_dataframe()
@@ -242,16 +251,16 @@ def test_median_pruning_on_remote_workers(tmp_path, client):
     assert client.run_on_scheduler(_leftover_decisions) == []
 
 
-def _median_pruned_scan(tmp_path, client):
+def _pruned_scan(tmp_path, client, objective, space, *, n_trials, sampler, seed, pruner):
     return scan(
-        slow_learner,
-        {"lr": Float(0.0, 1.0, step=0.1)},
-        n_trials=11,
-        sampler="grid",
-        seed=0,
-        store=tmp_path / "p",
+        objective,
+        space,
+        n_trials=n_trials,
+        sampler=sampler,
+        seed=seed,
+        store=tmp_path / pruner,
         client=client,
-        pruner="median",
+        pruner=pruner,
         progress=False,
     )
 
@@ -263,16 +272,15 @@ def reports_without_asking(params, trial):
 
 
 def test_reports_alone_leave_nothing_on_the_scheduler(tmp_path, client):
-    result = scan(
+    result = _pruned_scan(
+        tmp_path,
+        client,
         reports_without_asking,
         {"x": Float(0.0, 1.0)},
         n_trials=4,
         sampler="random",
         seed=3,
-        store=tmp_path / "r",
-        client=client,
         pruner="median",
-        progress=False,
     )
     assert result.counts()["done"] == 4
     assert (result.to_dataframe()["n_reports"] == 30).all()
@@ -281,16 +289,15 @@ def test_reports_alone_leave_nothing_on_the_scheduler(tmp_path, client):
 
 
 def test_successive_halving_pruner_runs(tmp_path, client):
-    result = scan(
+    result = _pruned_scan(
+        tmp_path,
+        client,
         slow_learner,
         {"lr": Float(0.0, 1.0)},
         n_trials=8,
         sampler="random",
         seed=1,
-        store=tmp_path / "sh",
-        client=client,
         pruner="successive_halving",
-        progress=False,
     )
     counts = result.counts()
     assert counts["done"] + counts["pruned"] == 8 and counts["failed"] == 0
