@@ -36,7 +36,7 @@ machine allows any 2-worker scan. For comparison, the scan and the sequential lo
 repeated on a cluster with Dask's
 default server settings (``dask_defaults``), and ``idle_cpu`` records the CPU an idle
 2-worker cluster uses with either settings (client and scheduler, workers, nannies; as a
-fraction of the machine): the background work that busy workers take from the trials.
+fraction of the machine): Dask's own background work.
 
 ``--faults`` adds the failure to beat: a 16-point grid run by Optuna+DaskStorage (two
 ``optimize`` tasks of 8) and by ``scan``, each with one worker SIGKILLed after 3 finished

@@ -3,8 +3,9 @@
 Dask's defaults suit big machines: every scheduler, nanny and worker checks its event loop's
 health every 20 ms, and every worker samples its running tasks' stacks every 10 ms for the
 dashboard's profile page. On a hub session of two cores an idle local cluster of two
-workers then uses about 7 % of the machine, and a busy one takes that time from the trials
-it runs (``benchmarks/scan.py`` measures both). The packaged configuration
+workers then uses 7-8 % of the machine; with the packaged settings 1.6-1.7 %
+(``benchmarks/scan.py`` measures it; its scans, CPU-bound, ran as fast with either within
+the machine's noise). The packaged configuration
 (``hepml.compute.dask-config``, every key commented) slows these background loops down;
 ``make_cluster(..., dask_config={})`` keeps Dask's own defaults.
 
