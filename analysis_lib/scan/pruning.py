@@ -73,6 +73,7 @@ class PruningService:
         # the last answer per (trial, attempt): a trial asks again only after reading the
         # previous answer, so older ones are gone; the last may be left by a dead worker
         self.last_answer: dict[tuple[str, int], str] = {}
+        self._answers_lock = threading.Lock()  # the scan's loop and this thread both use it
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         # the handler runs in the client's event loop: it only hands the message over
@@ -89,8 +90,9 @@ class PruningService:
         from distributed import Variable
 
         self.trials.pop(tid, None)
-        for key in [k for k in self.last_answer if k[0] == tid]:
-            name = self.last_answer.pop(key)
+        with self._answers_lock:
+            names = [self.last_answer.pop(k) for k in list(self.last_answer) if k[0] == tid]
+        for name in names:
             try:
                 Variable(name, client=self.client).delete()
             except Exception:
@@ -124,7 +126,8 @@ class PruningService:
                 prune = bool(trial.should_prune())
         name = decision_name(self.channel, tid, attempt, step)
         Variable(name, client=self.client).set({"step": step, "prune": prune})
-        self.last_answer[(tid, attempt)] = name
+        with self._answers_lock:
+            self.last_answer[(tid, attempt)] = name
 
     def close(self) -> None:
         """Stop the thread, unsubscribe, and delete the answers no worker took."""
@@ -134,5 +137,7 @@ class PruningService:
             self.client.unsubscribe_topic(self.channel)
         except Exception:
             log.debug("could not unsubscribe from %s", self.channel, exc_info=True)
-        for tid in {tid for tid, _ in self.last_answer}:
+        with self._answers_lock:
+            tids = {tid for tid, _ in self.last_answer}
+        for tid in tids:
             self.unregister(tid)
