@@ -49,8 +49,8 @@ from .selection import Leptons, SelectedJets, lepton_p4
 M_W = 80.4
 M_TOP = 172.5
 
-#: The seven high-level masses of the paper, in its order.
-MASS_COLUMNS: tuple[str, ...] = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
+#: The seven high-level masses of the paper, in its order (the kernel's rows of them).
+MASS_COLUMNS: tuple[str, ...] = kernels.BLOCK_MASSES
 
 
 def jet_columns(n_jets: int = 4) -> list[str]:
@@ -213,7 +213,7 @@ def build_features(
     )
     # one row of the buffers per column (contiguous: Arrow takes them without a copy)
     block, small, counts = (b[:, offset : offset + n] for b in buffers)
-    ev0 = 4 * config.n_jets + len(kernels.BLOCK_MASSES)
+    ev0 = 4 * config.n_jets + len(MASS_COLUMNS)
     event = dict(zip(kernels.BLOCK_EVENT, block[ev0:], strict=True))
     out: dict[str, np.ndarray] = {
         "lep_pt": event["lep_pt"],
@@ -229,6 +229,6 @@ def build_features(
     for i in range(config.n_jets):
         for q, name in enumerate(("pt", "eta", "phi", "btag")):
             out[f"jet{i + 1}_{name}"] = block[4 * i + q]
-    for q, name in enumerate(kernels.BLOCK_MASSES):
+    for q, name in enumerate(MASS_COLUMNS):
         out[name] = block[4 * config.n_jets + q]
     return out

@@ -412,8 +412,8 @@ def neutrino_pz(lpx, lpy, lpz, mx, my, m_w):
     return a - root if a >= 0.0 else a + root
 
 
-#: Rows of the float block :func:`event_features` returns after the jet rows (``4 n_store``):
-#: the masses, then the per-event columns.
+#: Rows of the float block :func:`event_features` writes after the jet rows (``4 n_store``):
+#: the seven high-level masses of the paper (in its order), then the per-event columns.
 BLOCK_MASSES = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
 BLOCK_EVENT = ("lep_pt", "lep_eta", "lep_phi", "met_pt", "met_x", "met_y")
 
@@ -469,7 +469,7 @@ def event_features(
     n = len(rows)
     k = index.shape[1]
     jm0 = 4 * n_store  # first mass row
-    ev0 = jm0 + 7  # first per-event row
+    ev0 = jm0 + len(BLOCK_MASSES)  # first per-event row
     jx = np.empty(k)
     jy = np.empty(k)
     jz = np.empty(k)
@@ -609,9 +609,8 @@ def event_features(
 def feature_buffers(n_rows: int, n_store: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output buffers of :func:`event_features` for ``n_rows`` events in all.
 
-    One allocation per chunk for the features of all its variations, made by numpy (which
-    asks the kernel for huge pages for large arrays: the table columns are fresh memory
-    that is kept, and faulting it in by 4 KiB pages costs more than computing it).
+    One allocation per chunk for the features of all its variations; the table columns are
+    views of its rows.
 
     Examples
     --------

@@ -146,12 +146,8 @@ class TrialStore:
         data = json.dumps(record, indent=1, default=_json_default).encode()
         atomic_write_bytes(self.record_path(record["trial_id"]), data)
 
-    def write_model(self, tid: str, model: Any) -> None:
-        """Pickle a fitted model atomically."""
-        self.write_model_bytes(tid, pickle.dumps(model))
-
     def write_model_bytes(self, tid: str, data: bytes) -> None:
-        """Keep a model pickled elsewhere (on the worker), atomically."""
+        """Keep a model, pickled on the worker, atomically."""
         atomic_write_bytes(self.model_path(tid), data)
 
     def load_model(self, tid: str) -> Any:
