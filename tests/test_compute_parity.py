@@ -102,6 +102,28 @@ def test_worker_with_other_package_version_is_refused(skewed_site):
         cluster.close()
 
 
+def test_a_held_worker_never_runs_before_its_check(skewed_site):
+    # right after registering, a worker reports itself running; the hold must outlast that
+    cluster = make_cluster("local", environ={}, n_workers=0, cores=1, memory="1GiB")
+    skewed = None
+    try:
+        with connect(cluster) as client:
+            skewed = _worker(cluster.scheduler_address, skewed_site)
+            seen: set[str] = set()
+            deadline = time.monotonic() + 60
+            while not refusals(client) and time.monotonic() < deadline:
+                info = client.scheduler_info(n_workers=-1)["workers"].values()
+                seen |= {w.get("status") for w in info}
+                time.sleep(0.005)
+            assert refusals(client), "the skewed worker was not refused"
+            assert "paused" in seen and "running" not in seen, seen
+    finally:
+        if skewed is not None and skewed.poll() is None:
+            skewed.terminate()
+            skewed.wait(timeout=30)
+        cluster.close()
+
+
 def test_warn_mode_keeps_the_worker_and_reports(skewed_site):
     cluster = make_cluster("local", environ={}, n_workers=0, parity="warn", memory="1GiB")
     proc = None

@@ -128,8 +128,22 @@ class EnvironmentParity(SchedulerPlugin):
         return cls(environment_versions(packages), mode)
 
     async def start(self, scheduler: Any) -> None:
-        """Check the workers already connected when the plugin is registered."""
+        """Check the workers already connected when the plugin is registered.
+
+        Also puts itself in front of the scheduler's ``worker-status-change`` stream
+        handler: right after registering, a worker reports itself ``running``, which would
+        release a held worker before its check is done.
+        """
         self._tasks: set[asyncio.Task] = set()
+        self._held: set[str] = set()
+        original = scheduler.stream_handlers["worker-status-change"]
+
+        def status_change(status: Any, worker: str, stimulus_id: str, **kwargs: Any) -> Any:
+            if worker in self._held and str(getattr(status, "name", status)) == "running":
+                return None  # stays held: the check releases or refuses it
+            return original(status=status, worker=worker, stimulus_id=stimulus_id, **kwargs)
+
+        scheduler.stream_handlers["worker-status-change"] = status_change
         for worker in list(scheduler.workers):
             self._spawn(scheduler, worker)
 
@@ -140,8 +154,21 @@ class EnvironmentParity(SchedulerPlugin):
         the check runs in the background after this hook returns.
         """
         if self.mode == "refuse":
+            self._hold(worker)
             scheduler.handle_worker_status_change("paused", worker, _stimulus("hold"))
         self._spawn(scheduler, worker)
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        """Forget a worker that leaves while held."""
+        self._release(worker)
+
+    def _hold(self, worker: str) -> None:
+        if not hasattr(self, "_held"):
+            self._held = set()
+        self._held.add(worker)
+
+    def _release(self, worker: str) -> None:
+        getattr(self, "_held", set()).discard(worker)
 
     def _spawn(self, scheduler: Any, worker: str) -> None:
         if not hasattr(self, "_tasks"):
@@ -161,10 +188,12 @@ class EnvironmentParity(SchedulerPlugin):
             differences = version_differences(self.reference, answer.get("packages", {}))
             if not differences:
                 if self.mode == "refuse":
+                    self._release(worker)
                     scheduler.handle_worker_status_change("running", worker, _stimulus("pass"))
                 return
             message = describe_skew(worker, differences, action=action)
         elif worker not in scheduler.workers:
+            self._release(worker)
             return  # gone meanwhile
         else:
             differences = []
@@ -174,6 +203,7 @@ class EnvironmentParity(SchedulerPlugin):
             PARITY_TOPIC,
             {"action": self.mode, "worker": worker, "message": message, "differences": differences},
         )
+        self._release(worker)
         if self.mode == "refuse" and worker in scheduler.workers:
             scheduler.handle_worker_status_change("closing_gracefully", worker, _stimulus("refuse"))
             scheduler.close_worker(worker)
