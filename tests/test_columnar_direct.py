@@ -3,7 +3,8 @@
 The pipeline reads chunks straight from the tree (``DirectRunner`` + ``read_inputs``) and
 selects the jets of every shape variation in one compiled pass. Here the fast path is
 checked against the NanoEvents path it replaces (``fast_read=False``: coffea's own work
-function and ``load_inputs``), and the one-pass selection against a plain Python loop.
+function and ``load_inputs``), and the one-pass selection of all variations against a
+plain Python loop.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ from columnar_samples import write_sample
 from analysis_lib.columnar import SemileptonicProcessor, run_columnar
 from analysis_lib.columnar import direct as direct_module
 from analysis_lib.columnar.direct import DirectRunner, close_trees, open_tree
+from analysis_lib.columnar.features import FeatureConfig
 from analysis_lib.columnar.inputs import load_inputs, read_inputs
 from analysis_lib.columnar.jagged import Jagged
 from analysis_lib.columnar.processor import EventsSchema
 from analysis_lib.columnar.samples import prepare_fileset
-from analysis_lib.columnar.selection import (
-    EventSelection,
-    JetContext,
-    select_jets,
-    select_jets_all,
-)
+from analysis_lib.columnar.selection import Cuts, EventSelection, Leptons
+from analysis_lib.columnar.variation_pass import run_variations
 
 
 @pytest.fixture(scope="module")
@@ -177,42 +175,67 @@ def test_one_pass_selection_matches_a_python_loop(sorted_input):
     base = rng.random(n_jets) < 0.9
     tagged = rng.random(n_jets) < 0.3
     flavour = rng.choice(np.array([0, 4, 5, -5]), n_jets)
-    phi = rng.uniform(-np.pi, np.pi, n_jets)
-    px, py = pt * np.cos(phi), pt * np.sin(phi)
-    events = np.flatnonzero(rng.random(len(counts)) < 0.8)
-    momentum = np.zeros((len(counts), 2))  # like jet_inputs: only the events looked at
-    for e in events:
-        sl = slice(offsets[e], offsets[e + 1])
-        above = pt[sl] > 15.0
-        momentum[e] = px[sl][above].sum(), py[sl][above].sum()
-    context = JetContext(
-        events=events,
-        base=base,
-        tagged=tagged,
-        sorted_input=sorted_input,
-        px=px,
-        py=py,
-        momentum_sum=momentum,
-        directions={},
+    phi = rng.uniform(-np.pi, np.pi, n_jets).astype(np.float32)
+    eta = rng.uniform(-2.0, 2.0, n_jets).astype(np.float32)  # distinct: they name the jets
+    # the jets' masks come from their ID bit and b-tag score; no lepton, no ΔR requirement
+    jets = Jagged(
+        offsets,
+        {
+            "pt": pt,
+            "eta": eta,
+            "phi": phi,
+            "mass": np.full(n_jets, 5.0),
+            "jetId": np.where(base, 6, 0).astype(np.int32),
+            "btag": np.where(tagged, 0.9, 0.1).astype(np.float32),
+            "hadronFlavour": flavour,
+        },
     )
-    jets = Jagged(offsets, {"pt": pt, "hadronFlavour": flavour})
+    n = len(counts)
+    none = np.full(n, np.nan)
+    leptons = Leptons(
+        none, none, none, none, np.zeros(n, np.int8), np.zeros(n, np.int8), np.ones(n, np.int32)
+    )
+    # the MET shift, like the kernel: from the angles' float32 cosine and sine
+    px = pt * np.cos(phi).astype(np.float64)
+    py = pt * np.sin(phi).astype(np.float64)
+    events = np.flatnonzero(rng.random(n) < 0.8)
     table = np.array([[1.1, 0.1], [0.95, 0.06], [0.9, 0.05]])
     smear = np.maximum(1 + 0.1 * rng.standard_normal(n_jets), 0.0)
     factors = [1.0, 1.03, 0.97, smear]
-    cuts = type("C", (), {"jet_pt_min": 30.0})()
-    together = select_jets_all(
-        jets, context, factors=factors, cuts=cuts, k=4, btag_sf_table=table, met_jet_pt_min=15.0
+    results = run_variations(
+        jets,
+        leptons,
+        (np.zeros(n), np.zeros(n), np.zeros(n, np.float32)),
+        factors=factors,
+        nominal=[True, False, False, False],
+        cuts=Cuts(),
+        btag_wp=0.5,
+        require=0,  # every event looked at is a row
+        candidates=events,
+        features=FeatureConfig(n_jets=4, n_jets_max=4),
+        btag_sf_table=table,
+        met_jet_pt_min=15.0,
     )
-    for factor, got in zip(factors, together, strict=True):
+    for v, (factor, got) in enumerate(zip(factors, results, strict=True)):
         ref = reference_selection(
             offsets, events, pt, base, tagged, flavour, factor, 4, table, px, py
         )
         np.testing.assert_array_equal(got.n_jets, ref["n"])
         np.testing.assert_array_equal(got.n_bjets, ref["nb"])
-        np.testing.assert_array_equal(got.index, ref["index"])
         np.testing.assert_allclose(got.btag_sf, ref["sf"], rtol=1e-12)
-        np.testing.assert_allclose(got.momentum_shift, ref["shift"], rtol=1e-9, atol=1e-9)
-        alone = select_jets(
-            jets, context, factor=factor, cuts=cuts, k=4, btag_sf_table=table, met_jet_pt_min=15.0
-        )
-        np.testing.assert_array_equal(alone.index, got.index)
+        np.testing.assert_array_equal(got.rows, events)
+        # the leading jets, named by their eta, with the varied pT
+        index = np.array(ref["index"])[events]
+        for i in range(4):
+            j = index[:, i]
+            f = factor[j] if np.ndim(factor) else factor
+            want_eta = np.where(j >= 0, eta[j], np.nan)
+            want_pt = np.where(j >= 0, (pt[j] * f).astype(np.float32), np.nan)
+            np.testing.assert_array_equal(got.columns[f"jet{i + 1}_eta"], want_eta)
+            np.testing.assert_array_equal(got.columns[f"jet{i + 1}_pt"], want_pt)
+        np.testing.assert_array_equal(got.columns["n_jets"], np.array(ref["n"])[events])
+        # the MET moves opposite to the jets (the nominal keeps the stored one)
+        shift = np.array(ref["shift"])[events]
+        met_x = got.columns["met_pt"] * np.cos(got.columns["met_phi"])
+        want = np.zeros(len(events)) if v == 0 else -shift[:, 0]
+        np.testing.assert_allclose(met_x, want, rtol=1e-4, atol=1e-3)

@@ -24,7 +24,9 @@ leading selected jets (default 6) take part; "mass" is ``√max(E² - p⃗², 0)
 5. ``m_bb`` = m(b₁ b₂), ``m_wbb`` = m(jj b₁ b₂), ``m_wwbb`` = m(jj l nu b₁ b₂).
 
 Anything that cannot be built (no lepton, too few jets) is NaN. Kinematics are computed in
-float64 and stored as float32.
+float64 and stored as float32. The
+columns are computed by :func:`~analysis_lib.columnar.variation_pass.run_variations`, in
+the same pass over the events as the selection.
 
 Examples
 --------
@@ -40,11 +42,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from . import kernels
-from .jagged import Jagged
-from .selection import Leptons, SelectedJets, lepton_p4
 
 M_W = 80.4
 M_TOP = 172.5
@@ -105,130 +103,3 @@ class FeatureConfig:
     def to_dict(self) -> dict:
         """The settings as a plain dict (for metadata)."""
         return asdict(self)
-
-
-def jet_directions(jets: Jagged) -> dict[str, np.ndarray]:
-    """``cos_phi, sin_phi, sinh_eta`` of every jet, once per chunk for all variations.
-
-    The processor gets them from :func:`~analysis_lib.columnar.selection.jet_context`
-    (computed in the same pass as the jet masks); this is the stand-alone version.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> d = jet_directions(Jagged(np.array([0, 1]), {"phi": np.zeros(1), "eta": np.zeros(1)}))
-    >>> d["cos_phi"].tolist(), d["sinh_eta"].tolist()
-    ([1.0], [0.0])
-    """
-    phi = jets["phi"].astype(np.float32, copy=False)
-    eta = jets["eta"].astype(np.float32, copy=False)
-    return {"cos_phi": np.cos(phi), "sin_phi": np.sin(phi), "sinh_eta": np.sinh(eta)}
-
-
-def build_features(
-    *,
-    leptons: Leptons,
-    jets: Jagged,
-    directions: dict[str, np.ndarray],
-    selected: SelectedJets,
-    met_x: np.ndarray,
-    met_y: np.ndarray,
-    rows: np.ndarray,
-    config: FeatureConfig | None = None,
-    buffers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    offset: int = 0,
-) -> dict[str, np.ndarray]:
-    """The feature columns of the events ``rows``.
-
-    Parameters
-    ----------
-    leptons : Leptons
-        Per-event lepton (all events of the chunk).
-    jets : Jagged
-        The chunk's jets (``pt, eta, phi, mass, btag``).
-    directions : dict
-        :func:`jet_directions` of ``jets``.
-    selected : SelectedJets
-        The variation's selected jets (leading indices, counts and pT factor).
-    met_x, met_y : numpy.ndarray
-        The variation's missing transverse momentum (all events).
-    rows : numpy.ndarray
-        Indices of the events to compute.
-    config : FeatureConfig, optional
-    buffers : tuple of numpy.ndarray, optional
-        Output buffers from :func:`~analysis_lib.columnar.kernels.feature_buffers` shared
-        by several calls (the variations of a chunk); the columns are written from
-        ``offset`` on. Default: new buffers for ``rows``.
-    offset : int
-        First column of ``buffers`` to write.
-
-    Returns
-    -------
-    dict of str to numpy.ndarray
-        ``lep_pt, lep_eta, lep_phi, lep_charge, lep_flavour, met_pt, met_phi, n_jets,
-        n_bjets``, the jet columns of :func:`jet_columns` and :data:`MASS_COLUMNS`, float32
-        (counts int16, charge and flavour int8).
-    """
-    config = config or FeatureConfig()
-    rows = np.asarray(rows, dtype=np.int64)
-    p4 = leptons.p4
-    if p4 is None:
-        p4 = lepton_p4(leptons.pt, leptons.eta, leptons.phi, leptons.mass, rows)
-    n = len(rows)
-    if buffers is None:
-        buffers, offset = kernels.feature_buffers(n, config.n_jets), 0
-    block, small, counts = buffers
-    if offset < 0 or offset + n > block.shape[1]:
-        raise ValueError(f"offset {offset} + {n} rows do not fit buffers of {block.shape[1]}")
-    kernels.event_features(
-        rows,
-        selected.index,
-        jets["pt"],
-        jets["eta"],
-        jets["phi"],
-        jets["mass"],
-        jets["btag"],
-        directions["cos_phi"],
-        directions["sin_phi"],
-        directions["sinh_eta"],
-        selected.factor,
-        selected.per_jet,
-        p4,
-        leptons.pt,
-        leptons.eta,
-        leptons.phi,
-        leptons.charge,
-        leptons.flavour,
-        met_x,
-        met_y,
-        selected.n_jets,
-        selected.n_bjets,
-        config.n_jets,
-        config.m_w,
-        config.m_top,
-        block,
-        small,
-        counts,
-        offset,
-    )
-    # one row of the buffers per column (contiguous: Arrow takes them without a copy)
-    block, small, counts = (b[:, offset : offset + n] for b in buffers)
-    ev0 = 4 * config.n_jets + len(MASS_COLUMNS)
-    event = dict(zip(kernels.BLOCK_EVENT, block[ev0:], strict=True))
-    out: dict[str, np.ndarray] = {
-        "lep_pt": event["lep_pt"],
-        "lep_eta": event["lep_eta"],
-        "lep_phi": event["lep_phi"],
-        "lep_charge": small[0],
-        "lep_flavour": small[1],
-        "met_pt": event["met_pt"],
-        "met_phi": np.arctan2(event["met_y"], event["met_x"]),
-        "n_jets": counts[0],
-        "n_bjets": counts[1],
-    }
-    for i in range(config.n_jets):
-        for q, name in enumerate(("pt", "eta", "phi", "btag")):
-            out[f"jet{i + 1}_{name}"] = block[4 * i + q]
-    for q, name in enumerate(MASS_COLUMNS):
-        out[name] = block[4 * config.n_jets + q]
-    return out

@@ -5,10 +5,10 @@ plus one flat array per field) and writes only what the next step needs, without
 full-size temporaries per step of a numpy version:
 
 * :func:`leading_leptons` — the tight muons and electrons and each event's leading lepton;
-* :func:`jet_inputs` — what all variations share (jet masks, MET momentum sums);
-* :func:`vary_and_select_all` — every shape variation's jet selection in one pass over the
-  jets (a variation only scales the jets' pT, so the jets are read once for all of them);
-* :func:`event_features` — every feature column of the selected events of one variation.
+* :func:`variation_pass` — for every shape variation at once: the jet selection, the MET,
+  the event cuts and the features of the events that pass, block by block of events, so
+  that each event's jets are read from memory once for all variations (called through
+  :func:`~analysis_lib.columnar.variation_pass.run_variations`).
 
 ``benchmarks/columnar.py`` measures the whole pipeline against a plain read. ``cache=True``
 stores the compiled code beside this file (or in ``NUMBA_CACHE_DIR``), so only the first
@@ -17,18 +17,16 @@ run on a machine compiles. numba comes with coffea (which requires it).
 Examples
 --------
 >>> import numpy as np
->>> offsets, events = np.array([0, 3, 4]), np.array([0, 1])
->>> pt = np.array([20.0, 50.0, 40.0, 35.0])
->>> ok = np.ones(4, dtype=np.bool_)
->>> tagged = np.array([True, False, True, False])
->>> flavour = np.array([5, 0, 5, 0])
->>> table = np.array([[1.1, 0.1], [0.95, 0.06], [0.9, 0.05]])
->>> n_jets, n_b, index, sf, shift = vary_and_select_all(
-...     offsets, events, pt, ok, tagged, flavour, np.array([1.0, 0.8]),
-...     np.array([-1, -1]), np.zeros((0, 4)), False, 30.0, table, 2,
-...     np.zeros(0), np.zeros(0), 15.0, 3)
->>> n_jets.tolist(), n_b.tolist(), index[0].tolist(), sf[0, :, 0].tolist()
-([[2, 1], [2, 0]], [[1, 0], [1, 0]], [[1, 2], [3, -1]], [0.9, 1.0])
+>>> offsets = np.array([0, 2, 3])
+>>> pt, eta = np.array([40.0, 35.0, 50.0]), np.array([0.1, 3.0, -1.0])
+>>> phi, mass = np.zeros(3), np.array([0.1, 0.1, 0.0005])
+>>> charge, tight, iso = np.array([1, -1, 1]), np.array([1, 1, 1]), np.array([0.05, 0.05, 0.2])
+>>> kin, q, flavour, n_tight = leading_leptons(
+...     offsets, pt, eta, phi, mass, charge, tight, iso,
+...     np.array([0, 0, 1]), pt[2:], eta[2:], phi[2:], mass[2:], charge[2:],
+...     np.array([4]), np.array([0.05]), 30.0, 2.4, 0.15, 2.5, 4, 0.15)
+>>> kin[:, 0].tolist(), flavour.tolist(), n_tight.tolist()
+([40.0, 50.0], [13, 11], [1, 1])
 """
 
 from __future__ import annotations
@@ -123,278 +121,15 @@ def leading_leptons(
     return kin, charge, flavour, n_tight
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def jet_inputs(
-    offsets,
-    events,
-    pt,
-    eta,
-    phi,
-    jet_id,
-    btag,
-    cos_phi,
-    sin_phi,
-    lep_eta,
-    lep_phi,
-    eta_max,
-    dr2_min,
-    btag_wp,
-    met_pt_min,
-    store_momenta,
-):
-    """What every variation of a chunk shares, for the jets of ``events``, in one pass.
-
-    Returns the flat masks ``base`` (``|eta| < eta_max``, the tight ID bit, ΔR² to the
-    lepton > ``dr2_min``; events without a lepton have NaN ``lep_eta``: no ΔR requirement)
-    and ``tagged`` (b-tag score > ``btag_wp``); the nominal ``px, py`` (from the jets'
-    ``cos_phi, sin_phi``; only with ``store_momenta``, else empty); per event
-    ``momentum_sum`` ``(n, 2)``, Σ (px, py) of the jets with ``pt > met_pt_min``; and
-    ``sorted_input``: whether the jets are in descending pT in every event looked at.
-    Jets of other events are False and 0.
-    """
-    n_jets = offsets[len(offsets) - 1] - offsets[0]
-    base = np.zeros(n_jets, dtype=np.bool_)
-    tagged = np.zeros(n_jets, dtype=np.bool_)
-    n_stored = n_jets if store_momenta else 0
-    px = np.zeros(n_stored, dtype=np.float64)
-    py = np.zeros(n_stored, dtype=np.float64)
-    momentum = np.zeros((len(offsets) - 1, 2), dtype=np.float64)
-    sorted_input = True
-    pi = math.pi
-    two_pi = 2.0 * math.pi
-    for e in events:
-        le = lep_eta[e]
-        lp = lep_phi[e]
-        no_lepton = math.isnan(le)
-        sx = 0.0
-        sy = 0.0
-        first = offsets[e]
-        previous = np.inf
-        for j in range(first, offsets[e + 1]):
-            d_eta = eta[j] - le
-            d_phi = phi[j] - lp
-            # into [-pi, pi) (the angles are within [-pi, pi]), without branches
-            d_phi -= two_pi * ((d_phi >= pi) * 1.0 - (d_phi < -pi) * 1.0)
-            far = no_lepton | (d_eta * d_eta + d_phi * d_phi > dr2_min)
-            base[j] = far & (abs(eta[j]) < eta_max) & ((jet_id[j] & 2) != 0)
-            tagged[j] = btag[j] > btag_wp
-            p = pt[j]
-            x = p * np.float64(cos_phi[j])
-            y = p * np.float64(sin_phi[j])
-            if store_momenta:
-                px[j] = x
-                py[j] = y
-            if p > met_pt_min:
-                sx += x
-                sy += y
-            sorted_input &= p <= previous
-            previous = p
-        momentum[e, 0] = sx
-        momentum[e, 1] = sy
-    return base, tagged, px, py, momentum, sorted_input
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def vary_and_select_all(
-    offsets,
-    events,
-    pt,
-    base,
-    tagged,
-    flavour,
-    scalar,
-    row,
-    per_jet,
-    sorted_input,
-    pt_min,
-    sf_table,
-    k,
-    px,
-    py,
-    met_pt_min,
-    n_sf,
-):
-    """Select the jets of several variations at once, in one pass over the jets of ``events``.
-
-    Variation ``v`` scales every jet's pT by ``scalar[v]`` when ``row[v] < 0``, else by
-    ``per_jet[row[v], j]``. A jet is selected when ``base`` and its varied pT exceeds
-    ``pt_min``; a selected jet is b-tagged when ``tagged``.
-
-    Returns, per variation and event (zeros, -1 and ones for events not in ``events``):
-
-    ``n_jets``, ``n_bjets``
-        ``(V, n)``: selected jets and selected b-tagged jets;
-    ``index``
-        ``(V, n, k)`` flat indices (int32) of the ``k`` leading selected jets by varied pT
-        (descending, ties in input order), -1 where there are fewer. With
-        ``sorted_input`` (pT-ordered jets) and one factor, the input order is that order;
-    ``sf``
-        ``(V, n, n_sf)``: the product over selected b-tagged jets of the per-flavour factor
-        of ``sf_table`` (rows light, c, b; columns value, uncertainty) — value and, with
-        ``n_sf == 3``, value + unc and value - unc;
-    ``shift``
-        ``(R, n, 2)`` for the ``R`` rows of ``per_jet``: Σ (factor - 1) (px, py) over the
-        jets with nominal pT above ``met_pt_min`` (``px``, ``py`` the nominal momenta), the
-        change of the MET. For one factor it is (factor - 1) x the momentum sum, not
-        computed here.
-    """
-    n = len(offsets) - 1
-    n_var = len(scalar)
-    n_jets = np.zeros((n_var, n), dtype=np.int32)
-    n_bjets = np.zeros((n_var, n), dtype=np.int32)
-    index = np.full((n_var, n, k), -1, dtype=np.int32)
-    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
-    shift = np.zeros((per_jet.shape[0], n, 2), dtype=np.float64)
-    top = np.empty((n_var, k), dtype=np.float64)
-    count = np.zeros(n_var, dtype=np.int64)
-    nb = np.zeros(n_var, dtype=np.int64)
-    prod = np.ones((n_var, 3), dtype=np.float64)
-    sums = np.zeros((n_var, 2), dtype=np.float64)
-    any_per_jet = n_var > 0 and row.max() >= 0
-    if sorted_input and not any_per_jet:
-        # the common case (nominal and energy scales on pT-ordered jets): no sorting, the
-        # MET shift is (factor - 1) x the momentum sum
-        for e in events:
-            for v in range(n_var):
-                count[v] = 0
-                nb[v] = 0
-                prod[v, 0] = 1.0
-                prod[v, 1] = 1.0
-                prod[v, 2] = 1.0
-            for j in range(offsets[e], offsets[e + 1]):
-                if not base[j]:
-                    continue
-                is_tagged = tagged[j]
-                a = 1.0
-                u = 0.0
-                if is_tagged:
-                    fl = abs(flavour[j])
-                    sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
-                    a = sf_table[sf_row, 0]
-                    u = sf_table[sf_row, 1]
-                p = pt[j]
-                for v in range(n_var):  # without branches on the cut: it flips often
-                    sel = p * scalar[v] > pt_min
-                    b = sel & is_tagged
-                    nb[v] += b
-                    prod[v, 0] *= a if b else 1.0
-                    prod[v, 1] *= a + u if b else 1.0
-                    prod[v, 2] *= a - u if b else 1.0
-                    m = count[v]
-                    if sel and m < k:
-                        index[v, e, m] = j
-                    count[v] = m + sel
-            for v in range(n_var):
-                n_jets[v, e] = count[v]
-                n_bjets[v, e] = nb[v]
-                sf[v, e, 0] = prod[v, 0]
-                if n_sf == 3:
-                    sf[v, e, 1] = prod[v, 1]
-                    sf[v, e, 2] = prod[v, 2]
-        return n_jets, n_bjets, index, sf, shift
-    for e in events:
-        for v in range(n_var):
-            count[v] = 0
-            nb[v] = 0
-            prod[v, 0] = 1.0
-            prod[v, 1] = 1.0
-            prod[v, 2] = 1.0
-            sums[v, 0] = 0.0
-            sums[v, 1] = 0.0
-        for j in range(offsets[e], offsets[e + 1]):
-            if not base[j] and not any_per_jet:
-                continue
-            fl = abs(flavour[j])
-            sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
-            for v in range(n_var):
-                r = row[v]
-                f = scalar[v] if r < 0 else per_jet[r, j]
-                if r >= 0 and pt[j] > met_pt_min:
-                    sums[v, 0] += (f - 1.0) * px[j]
-                    sums[v, 1] += (f - 1.0) * py[j]
-                value = pt[j] * f
-                if not (base[j] and value > pt_min):
-                    continue
-                if tagged[j]:
-                    nb[v] += 1
-                    a = sf_table[sf_row, 0]
-                    u = sf_table[sf_row, 1]
-                    prod[v, 0] *= a
-                    prod[v, 1] *= a + u
-                    prod[v, 2] *= a - u
-                m = count[v]
-                if sorted_input and r < 0:
-                    if m < k:
-                        index[v, e, m] = j
-                else:  # insert into the top-k list, kept sorted by descending pT
-                    filled = m if m < k else k
-                    p = filled
-                    while p > 0 and top[v, p - 1] < value:
-                        p -= 1
-                    if p < k:
-                        last = filled if filled < k else k - 1
-                        for q in range(last, p, -1):
-                            top[v, q] = top[v, q - 1]
-                            index[v, e, q] = index[v, e, q - 1]
-                        top[v, p] = value
-                        index[v, e, p] = j
-                count[v] = m + 1
-        for v in range(n_var):
-            n_jets[v, e] = count[v]
-            n_bjets[v, e] = nb[v]
-            sf[v, e, 0] = prod[v, 0]
-            if n_sf == 3:
-                sf[v, e, 1] = prod[v, 1]
-                sf[v, e, 2] = prod[v, 2]
-            if row[v] >= 0:
-                shift[row[v], e, 0] = sums[v, 0]
-                shift[row[v], e, 1] = sums[v, 1]
-    return n_jets, n_bjets, index, sf, shift
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def event_cuts(
-    n_tight, n_jets, n_bjets, met_x, met_y, met_pt, shift, n_jets_min, n_bjets_min, met_min
-):
-    """The four event cuts of one variation, and its MET, in one pass over the events.
-
-    The MET is ``(met_x, met_y) - shift`` (``shift`` ``(n, 2)``), or ``met_pt`` as it is
-    when ``shift`` is empty (the nominal). Returns ``bits`` (uint32: bit 0 exactly one
-    tight lepton, 1 ``n_jets >= n_jets_min``, 2 ``n_bjets >= n_bjets_min``, 3 MET >
-    ``met_min``), ``depth`` (how many cuts in a row the event passes, for the cutflow) and
-    the varied ``mx, my, pt`` (``mx, my`` empty for the nominal).
-    """
-    n = len(n_tight)
-    varied = shift.shape[0] > 0
-    m = n if varied else 0
-    bits = np.empty(n, dtype=np.uint32)
-    depth = np.empty(n, dtype=np.int64)
-    mx = np.empty(m, dtype=np.float64)
-    my = np.empty(m, dtype=np.float64)
-    mpt = np.empty(n, dtype=np.float64)
-    for e in range(n):
-        if varied:
-            x = met_x[e] - shift[e, 0]
-            y = met_y[e] - shift[e, 1]
-            mx[e] = x
-            my[e] = y
-            p = math.sqrt(x * x + y * y)
-        else:
-            p = np.float64(met_pt[e])
-        mpt[e] = p
-        c0 = n_tight[e] == 1
-        c1 = n_jets[e] >= n_jets_min
-        c2 = n_bjets[e] >= n_bjets_min
-        c3 = p > met_min
-        bits[e] = np.uint32(c0) | (np.uint32(c1) << 1) | (np.uint32(c2) << 2) | (np.uint32(c3) << 3)
-        depth[e] = c0 + (c0 & c1) + (c0 & c1 & c2) + (c0 & c1 & c2 & c3)
-    return bits, depth, mx, my, mpt
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _mass(px, py, pz, e):
     m2 = e * e - px * px - py * py - pz * pz
     return math.sqrt(m2) if m2 > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _pair(jx, jy, jz, je, a, b):
+    return jx[a] + jx[b], jy[a] + jy[b], jz[a] + jz[b], je[a] + je[b]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -412,211 +147,461 @@ def neutrino_pz(lpx, lpy, lpz, mx, my, m_w):
     return a - root if a >= 0.0 else a + root
 
 
-#: Rows of the float block :func:`event_features` writes after the jet rows (``4 n_store``):
+#: Rows of the float block :func:`variation_pass` writes after the jet rows (``4 n_store``):
 #: the seven high-level masses of the paper (in its order), then the per-event columns.
 BLOCK_MASSES = ("m_jj", "m_jjj", "m_lv", "m_jlv", "m_bb", "m_wbb", "m_wwbb")
 BLOCK_EVENT = ("lep_pt", "lep_eta", "lep_phi", "met_pt", "met_x", "met_y")
+#: Events per block of :func:`variation_pass` (its scratch stays in the cache).
+BLOCK_EVENTS = 2048
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def event_features(
-    rows,
-    index,
+def variation_pass(
+    offsets,
+    candidates,
     pt,
     eta,
     phi,
     mass,
+    jet_id,
     btag,
+    flavour,
     cos_phi,
     sin_phi,
     sinh_eta,
-    factor,
-    per_jet,
-    lep_p4,
-    lep_pt,
-    lep_eta,
-    lep_phi,
+    kin,
+    lep_cos,
+    lep_sin,
+    lep_sinh,
     lep_charge,
     lep_flavour,
+    n_tight,
     met_x,
     met_y,
-    n_jets,
-    n_bjets,
+    met_pt,
+    scalar,
+    row,
+    per_jet,
+    nominal,
+    eta_max,
+    dr2_min,
+    btag_wp,
+    met_pt_min,
+    pt_min,
+    n_jets_min,
+    n_bjets_min,
+    met_min,
+    need,
+    sf_table,
+    n_sf,
+    k,
     n_store,
     m_w,
     m_top,
-    block,
-    small,
-    counts,
-    offset,
 ):
-    """Every feature column of the events ``rows``, in one pass (the algorithm is in ``features``).
+    """Jet selection, MET, cuts and features of every shape variation of a chunk.
 
-    ``index`` holds the leading selected jets (from :func:`vary_and_select_all`); the jets'
-    pT and mass are scaled by ``factor``; ``cos_phi, sin_phi, sinh_eta`` are the jets'
-    and ``lep_p4`` ``(n, 4)`` the lepton's px, py, pz, E (NaN without one), all computed
-    once per chunk and shared by the variations; ``lep_*`` the events' leptons, ``met_x,
-    met_y`` the missing momentum, ``n_jets, n_bjets`` the selected jet counts.
+    The events go in blocks of :data:`BLOCK_EVENTS`: first the jet selection of every
+    variation for the block's events, then per variation the MET and the cuts of the
+    block, then the features of the block's events that pass — so the block's jets are
+    read from memory once and stay in the cache for all variations. The definitions are
+    those of ``selection`` (objects, cuts) and ``features`` (the columns);
+    :func:`~analysis_lib.columnar.variation_pass.run_variations` prepares the arguments.
 
-    Writes columns ``offset`` to ``offset + len(rows)`` of the outputs (the caller's
-    buffers, shared by the variations of a chunk, see :func:`feature_buffers`): ``block``
-    float32 ``(4 n_store + 13, N)``, one row per output column: pt, eta, phi, btag of each
-    of the first ``n_store`` jets, then :data:`BLOCK_MASSES` and :data:`BLOCK_EVENT` (NaN
-    where undefined); ``small`` int8 ``(2, N)``: lepton charge and flavour; ``counts``
-    int16 ``(2, N)``: jets and b jets. Each output value is written once.
+    Parameters
+    ----------
+    offsets, candidates
+        The jets' offsets (``n + 1``, from 0); ascending indices of the events whose jets
+        are looked at. Only candidates can be rows; the others get 0 jets, a b-tag factor
+        of 1 and their cut bits.
+    pt, eta, phi, mass, jet_id, btag, flavour, cos_phi, sin_phi, sinh_eta
+        Flat jet arrays (the last three from the angles, once per chunk).
+    kin, lep_cos, lep_sin, lep_sinh, lep_charge, lep_flavour, n_tight
+        Per event: the lepton's ``(n, 4)`` pt, eta, phi, mass (NaN without one, as
+        :func:`leading_leptons` gives it), the cosine and sine of its phi and the sinh of
+        its eta, its charge and flavour, and the number of tight leptons.
+    met_x, met_y, met_pt
+        The stored missing momentum per event.
+    scalar, row, per_jet, nominal
+        ``(V,)``, ``(V,)``, ``(R, n_jets)``, ``(V,)``: variation ``v`` scales every jet's
+        pT and mass by ``scalar[v]`` when ``row[v] < 0``, else by ``per_jet[row[v]]``; a
+        ``nominal`` variation keeps the stored MET, the others move it by ``-Σ (factor -
+        1) (px, py)`` of the jets with nominal pT above ``met_pt_min``.
+    eta_max, dr2_min, btag_wp, met_pt_min, pt_min
+        Jet |eta| limit, ΔR² to the lepton, b-tag working point, the MET jets' pT
+        threshold and the jet pT threshold (after the variation).
+    n_jets_min, n_bjets_min, met_min, need
+        The event cuts, and the bits (0 one lepton, 1 jets, 2 b jets, 3 MET) an event
+        needs to be a row.
+    sf_table, n_sf
+        ``(3, 2)`` b-tag scale factors (rows light, c, b; value, uncertainty); 1 (the
+        nominal factor) or 3 (with up and down).
+    k, n_store, m_w, m_top
+        Jets taken into the masses, jets stored as columns, the masses of the hypothesis.
+
+    Returns
+    -------
+    n_jets, n_bjets : numpy.ndarray
+        ``(V, n)`` int32 selected jets and b jets.
+    sf : numpy.ndarray
+        ``(V, n, n_sf)`` the product over the selected b-tagged jets of their factor.
+    bits, depth : numpy.ndarray
+        ``(V, n)`` the cuts as bits and how many of them in a row each event passes.
+    rows, n_rows : numpy.ndarray
+        ``(V, C)``: each variation's rows (ascending), the first ``n_rows[v]`` valid
+        (``C = len(candidates)``).
+    block, small, counts : numpy.ndarray
+        The features, one row per column, variation ``v`` in columns ``v C`` to ``v C +
+        n_rows[v]``: ``block`` float32 — pt, eta, phi, b-tag of each of the ``n_store``
+        leading jets, then :data:`BLOCK_MASSES` and :data:`BLOCK_EVENT` (NaN where
+        undefined); ``small`` int8 lepton charge and flavour; ``counts`` int16 jets and b
+        jets.
     """
     nan = np.nan
-    n = len(rows)
-    k = index.shape[1]
+    pi = math.pi
+    two_pi = 2.0 * math.pi
+    n = len(offsets) - 1
+    n_var = len(scalar)
+    cap = len(candidates)
+    # outputs
+    n_jets = np.zeros((n_var, n), dtype=np.int32)
+    n_bjets = np.zeros((n_var, n), dtype=np.int32)
+    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
+    bits = np.empty((n_var, n), dtype=np.uint32)
+    depth = np.empty((n_var, n), dtype=np.int64)
+    rows = np.empty((n_var, cap), dtype=np.int64)
+    n_rows = np.zeros(n_var, dtype=np.int64)
+    width = n_var * cap
     jm0 = 4 * n_store  # first mass row
     ev0 = jm0 + len(BLOCK_MASSES)  # first per-event row
+    block = np.empty((ev0 + len(BLOCK_EVENT), width), dtype=np.float32)
+    small = np.empty((2, width), dtype=np.int8)
+    counts = np.empty((2, width), dtype=np.int16)
+    # scratch of a block
+    size = max(1, min(BLOCK_EVENTS, n))
+    longest = 0
+    for e in range(n):
+        longest = max(longest, offsets[e + 1] - offsets[e])
+    base = np.empty(longest, dtype=np.bool_)
+    tagged = np.empty(longest, dtype=np.bool_)
+    index = np.empty((n_var, size, k), dtype=np.int32)
+    shift = np.zeros((n_var, size, 2), dtype=np.float64)
+    looked = np.zeros(size, dtype=np.bool_)
+    passed = np.empty((n_var, size), dtype=np.int64)
+    n_passed = np.zeros(n_var, dtype=np.int64)
+    met_xy = np.empty((n_var, size, 2), dtype=np.float64)
+    top = np.empty(k, dtype=np.float64)
+    count = np.zeros(n_var, dtype=np.int64)
+    nb = np.zeros(n_var, dtype=np.int64)
+    prod = np.ones((n_var, 3), dtype=np.float64)
+    sums = np.zeros((n_var, 2), dtype=np.float64)
     jx = np.empty(k)
     jy = np.empty(k)
     jz = np.empty(k)
     je = np.empty(k)
     jb = np.empty(k)
-    f0 = factor[0]
-    for r in range(n):
-        e = rows[r]
-        c = offset + r
-        m = 0
-        for i in range(k):
-            j = index[e, i]
-            if j < 0:
-                break
-            f = factor[j] if per_jet else f0
-            jpt = pt[j] * f
-            jm = mass[j] * f
-            x = jpt * cos_phi[j]
-            y = jpt * sin_phi[j]
-            z = jpt * sinh_eta[j]
-            jx[i] = x
-            jy[i] = y
-            jz[i] = z
-            je[i] = math.sqrt(x * x + y * y + z * z + jm * jm)
-            b = btag[j]
-            jb[i] = b if not math.isnan(b) else -1.0
-            if i < n_store:
-                block[4 * i, c] = jpt
-                block[4 * i + 1, c] = eta[j]
-                block[4 * i + 2, c] = phi[j]
-                block[4 * i + 3, c] = b
-            m += 1
-        for i in range(m, n_store):
-            block[4 * i, c] = nan
-            block[4 * i + 1, c] = nan
-            block[4 * i + 2, c] = nan
-            block[4 * i + 3, c] = nan
-
-        # the event's own columns
-        mx = met_x[e]
-        my = met_y[e]
-        block[ev0, c] = lep_pt[e]
-        block[ev0 + 1, c] = lep_eta[e]
-        block[ev0 + 2, c] = lep_phi[e]
-        block[ev0 + 3, c] = math.sqrt(mx * mx + my * my)
-        block[ev0 + 4, c] = mx
-        block[ev0 + 5, c] = my
-        small[0, c] = lep_charge[e]
-        small[1, c] = lep_flavour[e]
-        counts[0, c] = n_jets[e]
-        counts[1, c] = n_bjets[e]
-
-        m_jj = m_jjj = m_lv = m_jlv = m_bb = m_wbb = m_wwbb = nan
-        # lepton, neutrino, leptonic W
-        lx = lep_p4[e, 0]
-        has_lep = not math.isnan(lx)
-        wx = wy = wz = we = nan
-        if has_lep:
-            ly = lep_p4[e, 1]
-            lz = lep_p4[e, 2]
-            le = lep_p4[e, 3]
-            nz = neutrino_pz(lx, ly, lz, mx, my, m_w)
-            ne = math.sqrt(mx * mx + my * my + nz * nz)
-            wx, wy, wz, we = lx + mx, ly + my, lz + nz, le + ne
-            m_lv = _mass(wx, wy, wz, we)
-
-        # b candidates: the two highest b-tag scores
-        b1 = -1
-        b2 = -1
-        for i in range(m):
-            if b1 < 0 or jb[i] > jb[b1]:
-                b2 = b1
-                b1 = i
-            elif b2 < 0 or jb[i] > jb[b2]:
-                b2 = i
-        # hadronic W: the pair of other jets closest to m_W
-        w1 = -1
-        w2 = -1
-        best = np.inf
-        for i in range(m):
-            if i in (b1, b2):
+    any_per_jet = n_var > 0 and row.max() >= 0
+    next_candidate = 0
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        # 1. every variation's jet selection of the block's candidates
+        for e in range(start, stop):
+            local = e - start
+            is_candidate = next_candidate < cap and candidates[next_candidate] == e
+            looked[local] = is_candidate
+            if not is_candidate:
                 continue
-            xi = jx[i]
-            yi = jy[i]
-            zi = jz[i]
-            ei = je[i]
-            for i2 in range(i + 1, m):
-                if i2 in (b1, b2):
-                    continue
-                d = abs(_mass(xi + jx[i2], yi + jy[i2], zi + jz[i2], ei + je[i2]) - m_w)
-                if d < best:
-                    best = d
-                    w1 = i
-                    w2 = i2
-        hx = hy = hz = he = nan
-        if w1 >= 0:
-            hx, hy, hz, he = jx[w1] + jx[w2], jy[w1] + jy[w2], jz[w1] + jz[w2], je[w1] + je[w2]
-            m_jj = _mass(hx, hy, hz, he)
-        if b1 >= 0:
-            # m(b l nu) and m(j j b) for both assignments of the b candidates; NaN if undefined
-            jlv0 = jlv1 = jjj0 = jjj1 = nan
-            if has_lep:
-                jlv0 = _mass(wx + jx[b1], wy + jy[b1], wz + jz[b1], we + je[b1])
-                if b2 >= 0:
-                    jlv1 = _mass(wx + jx[b2], wy + jy[b2], wz + jz[b2], we + je[b2])
-            if w1 >= 0 and b2 >= 0:
-                jjj0 = _mass(hx + jx[b2], hy + jy[b2], hz + jz[b2], he + je[b2])
-                jjj1 = _mass(hx + jx[b1], hy + jy[b1], hz + jz[b1], he + je[b1])
-            swap = False
-            if b2 >= 0:  # both assignments have the same terms defined: compare them
-                cost0 = cost1 = 0.0
+            next_candidate += 1
+            first = offsets[e]
+            last = offsets[e + 1]
+            # the masks no variation changes, the momentum sum, the pT order
+            le = kin[e, 1]
+            lp = kin[e, 2]
+            no_lepton = math.isnan(le)
+            sx = 0.0
+            sy = 0.0
+            in_order = True
+            previous = np.inf
+            for j in range(first, last):
+                d_eta = eta[j] - le
+                d_phi = phi[j] - lp
+                # into [-pi, pi) (the angles are within [-pi, pi]), without branches
+                d_phi -= two_pi * ((d_phi >= pi) * 1.0 - (d_phi < -pi) * 1.0)
+                far = no_lepton | (d_eta * d_eta + d_phi * d_phi > dr2_min)
+                base[j - first] = far & (abs(eta[j]) < eta_max) & ((jet_id[j] & 2) != 0)
+                tagged[j - first] = btag[j] > btag_wp
+                p = pt[j]
+                if p > met_pt_min:
+                    sx += p * np.float64(cos_phi[j])
+                    sy += p * np.float64(sin_phi[j])
+                in_order &= p <= previous
+                previous = p
+            for v in range(n_var):
+                count[v] = 0
+                nb[v] = 0
+                prod[v, 0] = 1.0
+                prod[v, 1] = 1.0
+                prod[v, 2] = 1.0
+                sums[v, 0] = 0.0
+                sums[v, 1] = 0.0
+                for i in range(k):
+                    index[v, local, i] = -1
+            if in_order and not any_per_jet:
+                # the common case (nominal and energy scales on pT-ordered jets): the first
+                # k selected jets are the leading ones
+                for j in range(first, last):
+                    if not base[j - first]:
+                        continue
+                    is_tagged = tagged[j - first]
+                    a = 1.0
+                    u = 0.0
+                    if is_tagged:
+                        fl = abs(flavour[j])
+                        sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
+                        a = sf_table[sf_row, 0]
+                        u = sf_table[sf_row, 1]
+                    p = pt[j]
+                    for v in range(n_var):  # without branches on the cut: it flips often
+                        sel = p * scalar[v] > pt_min
+                        b = sel & is_tagged
+                        nb[v] += b
+                        prod[v, 0] *= a if b else 1.0
+                        prod[v, 1] *= a + u if b else 1.0
+                        prod[v, 2] *= a - u if b else 1.0
+                        m = count[v]
+                        if sel and m < k:
+                            index[v, local, m] = j
+                        count[v] = m + sel
+            else:
+                for v in range(n_var):
+                    r = row[v]
+                    for j in range(first, last):
+                        ok = base[j - first]
+                        if not ok and r < 0:
+                            continue
+                        f = scalar[v] if r < 0 else per_jet[r, j]
+                        if r >= 0 and pt[j] > met_pt_min:
+                            sums[v, 0] += (f - 1.0) * (pt[j] * np.float64(cos_phi[j]))
+                            sums[v, 1] += (f - 1.0) * (pt[j] * np.float64(sin_phi[j]))
+                        value = pt[j] * f
+                        if not (ok and value > pt_min):
+                            continue
+                        if tagged[j - first]:
+                            fl = abs(flavour[j])
+                            sf_row = 2 if fl == 5 else (1 if fl == 4 else 0)
+                            nb[v] += 1
+                            a = sf_table[sf_row, 0]
+                            u = sf_table[sf_row, 1]
+                            prod[v, 0] *= a
+                            prod[v, 1] *= a + u
+                            prod[v, 2] *= a - u
+                        m = count[v]
+                        if in_order and r < 0:
+                            if m < k:
+                                index[v, local, m] = j
+                        else:  # insert into the top-k list, kept sorted by descending pT
+                            filled = m if m < k else k
+                            q = filled
+                            while q > 0 and top[q - 1] < value:
+                                q -= 1
+                            if q < k:
+                                last_slot = filled if filled < k else k - 1
+                                for s in range(last_slot, q, -1):
+                                    top[s] = top[s - 1]
+                                    index[v, local, s] = index[v, local, s - 1]
+                                top[q] = value
+                                index[v, local, q] = j
+                        count[v] = m + 1
+            for v in range(n_var):
+                n_jets[v, e] = count[v]
+                n_bjets[v, e] = nb[v]
+                sf[v, e, 0] = prod[v, 0]
+                if n_sf == 3:
+                    sf[v, e, 1] = prod[v, 1]
+                    sf[v, e, 2] = prod[v, 2]
+                if row[v] >= 0:
+                    shift[v, local, 0] = sums[v, 0]
+                    shift[v, local, 1] = sums[v, 1]
+                elif scalar[v] != 1.0:
+                    shift[v, local, 0] = (scalar[v] - 1.0) * sx
+                    shift[v, local, 1] = (scalar[v] - 1.0) * sy
+                else:
+                    shift[v, local, 0] = 0.0
+                    shift[v, local, 1] = 0.0
+        # 2. per variation: the MET, the cuts, the rows
+        for v in range(n_var):
+            q = 0
+            keep = nominal[v]
+            for e in range(start, stop):
+                local = e - start
+                if keep:
+                    mx = np.float64(met_x[e])
+                    my = np.float64(met_y[e])
+                    p = np.float64(met_pt[e])
+                else:
+                    s0 = 0.0
+                    s1 = 0.0
+                    if looked[local]:
+                        s0 = shift[v, local, 0]
+                        s1 = shift[v, local, 1]
+                    mx = met_x[e] - s0
+                    my = met_y[e] - s1
+                    p = math.sqrt(mx * mx + my * my)
+                c0 = n_tight[e] == 1
+                c1 = n_jets[v, e] >= n_jets_min
+                c2 = n_bjets[v, e] >= n_bjets_min
+                c3 = p > met_min
+                b = (
+                    np.uint32(c0)
+                    | (np.uint32(c1) << 1)
+                    | (np.uint32(c2) << 2)
+                    | (np.uint32(c3) << 3)
+                )
+                bits[v, e] = b
+                depth[v, e] = c0 + (c0 & c1) + (c0 & c1 & c2) + (c0 & c1 & c2 & c3)
+                if looked[local] and (b & need) == need:
+                    passed[v, q] = e
+                    met_xy[v, q, 0] = mx
+                    met_xy[v, q, 1] = my
+                    q += 1
+            n_passed[v] = q
+        # 3. per variation: the features of the rows
+        for v in range(n_var):
+            r = row[v]
+            f0 = scalar[v]
+            for q in range(n_passed[v]):
+                e = passed[v, q]
+                local = e - start
+                c = v * cap + n_rows[v]
+                rows[v, n_rows[v]] = e
+                n_rows[v] += 1
+                m = 0
+                for i in range(k):
+                    j = index[v, local, i]
+                    if j < 0:
+                        break
+                    f = per_jet[r, j] if r >= 0 else f0
+                    jpt = pt[j] * f
+                    jm = mass[j] * f
+                    x = jpt * cos_phi[j]
+                    y = jpt * sin_phi[j]
+                    z = jpt * sinh_eta[j]
+                    jx[i] = x
+                    jy[i] = y
+                    jz[i] = z
+                    je[i] = math.sqrt(x * x + y * y + z * z + jm * jm)
+                    b = btag[j]
+                    jb[i] = b if not math.isnan(b) else -1.0
+                    if i < n_store:
+                        block[4 * i, c] = jpt
+                        block[4 * i + 1, c] = eta[j]
+                        block[4 * i + 2, c] = phi[j]
+                        block[4 * i + 3, c] = b
+                    m += 1
+                for i in range(m, n_store):
+                    block[4 * i, c] = nan
+                    block[4 * i + 1, c] = nan
+                    block[4 * i + 2, c] = nan
+                    block[4 * i + 3, c] = nan
+
+                # the event's own columns
+                mx = met_xy[v, q, 0]
+                my = met_xy[v, q, 1]
+                lpt = kin[e, 0]
+                block[ev0, c] = lpt
+                block[ev0 + 1, c] = kin[e, 1]
+                block[ev0 + 2, c] = kin[e, 2]
+                block[ev0 + 3, c] = math.sqrt(mx * mx + my * my)
+                block[ev0 + 4, c] = mx
+                block[ev0 + 5, c] = my
+                small[0, c] = lep_charge[e]
+                small[1, c] = lep_flavour[e]
+                counts[0, c] = n_jets[v, e]
+                counts[1, c] = n_bjets[v, e]
+
+                m_jj = m_jjj = m_lv = m_jlv = m_bb = m_wbb = m_wwbb = nan
+                # lepton, neutrino, leptonic W
+                lx = lpt * np.float64(lep_cos[e])
+                has_lep = not math.isnan(lx)
+                wx = wy = wz = we = nan
                 if has_lep:
-                    cost0 += (jlv0 - m_top) ** 2
-                    cost1 += (jlv1 - m_top) ** 2
+                    ly = lpt * np.float64(lep_sin[e])
+                    lz = lpt * np.float64(lep_sinh[e])
+                    lm = kin[e, 3]
+                    le = math.sqrt(lx * lx + ly * ly + lz * lz + lm * lm)
+                    nz = neutrino_pz(lx, ly, lz, mx, my, m_w)
+                    ne = math.sqrt(mx * mx + my * my + nz * nz)
+                    wx, wy, wz, we = lx + mx, ly + my, lz + nz, le + ne
+                    m_lv = _mass(wx, wy, wz, we)
+
+                # b candidates: the two highest b-tag scores
+                b1 = -1
+                b2 = -1
+                for i in range(m):
+                    if b1 < 0 or jb[i] > jb[b1]:
+                        b2 = b1
+                        b1 = i
+                    elif b2 < 0 or jb[i] > jb[b2]:
+                        b2 = i
+                # hadronic W: the pair of other jets closest to m_W
+                w1 = -1
+                w2 = -1
+                best = np.inf
+                for i in range(m):
+                    if i in (b1, b2):
+                        continue
+                    xi = jx[i]
+                    yi = jy[i]
+                    zi = jz[i]
+                    ei = je[i]
+                    for i2 in range(i + 1, m):
+                        if i2 in (b1, b2):
+                            continue
+                        d = abs(_mass(xi + jx[i2], yi + jy[i2], zi + jz[i2], ei + je[i2]) - m_w)
+                        if d < best:
+                            best = d
+                            w1 = i
+                            w2 = i2
+                hx = hy = hz = he = nan
                 if w1 >= 0:
-                    cost0 += (jjj0 - m_top) ** 2
-                    cost1 += (jjj1 - m_top) ** 2
-                swap = cost1 < cost0
-            m_jjj = jjj1 if swap else jjj0
-            m_jlv = jlv1 if swap else jlv0
-            if b2 >= 0:
-                bx, by, bz, be = jx[b1] + jx[b2], jy[b1] + jy[b2], jz[b1] + jz[b2], je[b1] + je[b2]
-                m_bb = _mass(bx, by, bz, be)
-                if w1 >= 0:
-                    m_wbb = _mass(hx + bx, hy + by, hz + bz, he + be)
+                    hx, hy, hz, he = _pair(jx, jy, jz, je, w1, w2)
+                    m_jj = _mass(hx, hy, hz, he)
+                if b1 >= 0:
+                    # m(b l nu) and m(j j b) for both assignments of the b candidates
+                    jlv0 = jlv1 = jjj0 = jjj1 = nan
                     if has_lep:
-                        m_wwbb = _mass(hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we)
-        block[jm0, c] = m_jj
-        block[jm0 + 1, c] = m_jjj
-        block[jm0 + 2, c] = m_lv
-        block[jm0 + 3, c] = m_jlv
-        block[jm0 + 4, c] = m_bb
-        block[jm0 + 5, c] = m_wbb
-        block[jm0 + 6, c] = m_wwbb
-
-
-def feature_buffers(n_rows: int, n_store: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Output buffers of :func:`event_features` for ``n_rows`` events in all.
-
-    One allocation per chunk for the features of all its variations; the table columns are
-    views of its rows.
-
-    Examples
-    --------
-    >>> block, small, counts = feature_buffers(3, 4)
-    >>> block.shape, small.dtype.name, counts.shape
-    ((29, 3), 'int8', (2, 3))
-    """
-    block = np.empty((4 * n_store + len(BLOCK_MASSES) + len(BLOCK_EVENT), n_rows), np.float32)
-    return block, np.empty((2, n_rows), np.int8), np.empty((2, n_rows), np.int16)
+                        jlv0 = _mass(wx + jx[b1], wy + jy[b1], wz + jz[b1], we + je[b1])
+                        if b2 >= 0:
+                            jlv1 = _mass(wx + jx[b2], wy + jy[b2], wz + jz[b2], we + je[b2])
+                    if w1 >= 0 and b2 >= 0:
+                        jjj0 = _mass(hx + jx[b2], hy + jy[b2], hz + jz[b2], he + je[b2])
+                        jjj1 = _mass(hx + jx[b1], hy + jy[b1], hz + jz[b1], he + je[b1])
+                    swap = False
+                    if b2 >= 0:  # both assignments have the same terms defined
+                        cost0 = cost1 = 0.0
+                        if has_lep:
+                            cost0 += (jlv0 - m_top) ** 2
+                            cost1 += (jlv1 - m_top) ** 2
+                        if w1 >= 0:
+                            cost0 += (jjj0 - m_top) ** 2
+                            cost1 += (jjj1 - m_top) ** 2
+                        swap = cost1 < cost0
+                    m_jjj = jjj1 if swap else jjj0
+                    m_jlv = jlv1 if swap else jlv0
+                    if b2 >= 0:
+                        bx, by, bz, be = _pair(jx, jy, jz, je, b1, b2)
+                        m_bb = _mass(bx, by, bz, be)
+                        if w1 >= 0:
+                            m_wbb = _mass(hx + bx, hy + by, hz + bz, he + be)
+                            if has_lep:
+                                m_wwbb = _mass(
+                                    hx + bx + wx, hy + by + wy, hz + bz + wz, he + be + we
+                                )
+                block[jm0, c] = m_jj
+                block[jm0 + 1, c] = m_jjj
+                block[jm0 + 2, c] = m_lv
+                block[jm0 + 3, c] = m_jlv
+                block[jm0 + 4, c] = m_bb
+                block[jm0 + 5, c] = m_wbb
+                block[jm0 + 6, c] = m_wwbb
+    return n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts

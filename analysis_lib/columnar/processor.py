@@ -53,9 +53,8 @@ import numpy as np
 from coffea.nanoevents import NanoAODSchema
 from coffea.processor import ProcessorABC
 
-from . import kernels
 from .errors import BadInputError
-from .features import FeatureConfig, build_features, jet_columns
+from .features import FeatureConfig, jet_columns
 from .inference import FeatureScorer
 from .inputs import (
     DEFAULT_BTAG_BRANCH,
@@ -70,8 +69,6 @@ from .selection import (
     Cuts,
     EventSelection,
     cutflow_tables,
-    jet_context,
-    select_jets_all,
     select_leptons,
 )
 from .systematics import (
@@ -84,6 +81,7 @@ from .systematics import (
     resolve_variations,
     weight_factors,
 )
+from .variation_pass import run_variations
 
 #: 139 fb⁻¹ in pb⁻¹, the default integrated luminosity.
 DEFAULT_LUMI_PB = 139_000.0
@@ -350,15 +348,6 @@ class SemileptonicProcessor(ProcessorABC):
             candidates = np.flatnonzero(leptons.n_tight == 1)
         else:
             candidates = np.arange(n)
-        context = jet_context(
-            jets,
-            leptons,
-            cuts,
-            btag_wp=self.btag_wp,
-            met_jet_pt_min=syst.met_jet_pt_min,
-            events=candidates,
-            momenta=any(v.source == "jer" for v in self.variations),
-        )
         shape = [v for v in self.variations if v.kind in ("nominal", "shape")]
         weight_variations = [v for v in self.variations if v.kind == "weight"]
         # the up and down factors only for the weight variations
@@ -373,48 +362,32 @@ class SemileptonicProcessor(ProcessorABC):
         met_pt = inputs.met_pt.astype(np.float64)
         met_x = met_pt * np.cos(met_phi)
         met_y = met_pt * np.sin(met_phi)
-        # every shape variation's jet selection in one pass over the jets
-        selections = select_jets_all(
+        # every shape variation's jet selection, MET, cuts and features in one pass
+        results = run_variations(
             jets,
-            context,
+            leptons,
+            (met_x, met_y, inputs.met_pt),
             factors=[jet_factors(v, syst, normals) for v in shape],
+            nominal=[v.kind == "nominal" for v in shape],
             cuts=cuts,
-            k=self.features.n_jets_max,
+            btag_wp=self.btag_wp,
+            require=sum(1 << CUT_NAMES.index(c) for c in self.require),
+            candidates=candidates,
+            features=self.features,
             btag_sf_table=sf_table,
             met_jet_pt_min=syst.met_jet_pt_min,
             sf_shifts=bool(weight_variations),  # Weights registers btag_sf with its shifts
         )
-        # selection and weights of every variation, then the features of the events that
-        # pass (the lepton's four-momentum once, for all of them)
-        passes = []
-        no_shift = np.zeros((0, 2))
-        require_bits = sum(1 << CUT_NAMES.index(c) for c in self.require)
-        for variation, selected in zip(shape, selections, strict=True):
-            nominal = variation.kind == "nominal"
-            # the variation's MET, the four cuts (as coffea's PackedSelection) and the
-            # cutflow depth, in one pass over the events
-            bits, depth, mx, my, _ = kernels.event_cuts(
-                leptons.n_tight,
-                selected.n_jets,
-                selected.n_bjets,
-                met_x,
-                met_y,
-                inputs.met_pt,
-                no_shift if nominal else selected.momentum_shift,
-                cuts.n_jets_min,
-                cuts.n_bjets_min,
-                cuts.met_min,
-            )
-            if nominal:
-                mx, my = met_x, met_y
-            selection = EventSelection.from_bits(CUT_NAMES, bits)
-            factors = weight_factors(inputs, selected, lepton_factors, normalization)
+        inference_s = 0.0
+        for variation, result in zip(shape, results, strict=True):
+            rows = result.rows
+            selection = EventSelection.from_bits(CUT_NAMES, result.bits)
+            factors = weight_factors(inputs, result.btag_sf, lepton_factors, normalization)
             total = factors.total()
             cutflow_weights = {variation.name: total}
             if variation.kind == "nominal":
                 cutflow_weights.update({wv.name: factors.total(wv) for wv in weight_variations})
-            record["cutflow"].update(cutflow_tables(selection, cutflow_weights, depth))
-            rows = np.flatnonzero((bits & require_bits) == require_bits)
+            record["cutflow"].update(cutflow_tables(selection, cutflow_weights, result.depth))
             if variation.kind == "nominal" and weight_variations:
                 # the weight variations come from coffea's Weights; without them (and for
                 # the shape variations) the weight is the same product of the factors
@@ -424,39 +397,13 @@ class SemileptonicProcessor(ProcessorABC):
                     record["weights"][wv.name] = weights.weight(wv.modifier)
             else:
                 weight = total[rows]
-            passes.append((variation, selected, rows, weight, mx, my))
-        in_any = np.zeros(n, dtype=bool)
-        for _, _, rows, *_ in passes:
-            in_any[rows] = True
-        leptons.with_p4(np.flatnonzero(in_any))
-        # one set of output buffers for the features of every variation of the chunk
-        buffers = kernels.feature_buffers(
-            sum(len(rows) for _, _, rows, *_ in passes), self.features.n_jets
-        )
-        offset = 0
-        inference_s = 0.0
-        for variation, selected, rows, weight, mx, my in passes:
             table = {
                 "run": inputs.run[rows],
                 "luminosityBlock": inputs.luminosity_block[rows],
                 "event": inputs.event[rows],
                 "weight": weight,
             }
-            table.update(
-                build_features(
-                    leptons=leptons,
-                    jets=jets,
-                    directions=context.directions,
-                    selected=selected,
-                    met_x=mx,
-                    met_y=my,
-                    rows=rows,
-                    config=self.features,
-                    buffers=buffers,
-                    offset=offset,
-                )
-            )
-            offset += len(rows)
+            table.update(result.columns)
             if self.scorer is not None:
                 tic = time.perf_counter()
                 scores = self.scorer.score(table)

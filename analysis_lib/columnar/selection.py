@@ -44,7 +44,6 @@ from coffea.analysis_tools import PackedSelection
 
 from . import kernels
 from .inputs import ChunkInputs
-from .jagged import Jagged
 
 #: The event selection's cuts, in cutflow order.
 CUT_NAMES: tuple[str, ...] = ("one_lepton", "jets", "btag", "met")
@@ -83,8 +82,7 @@ class Leptons:
     """Per event: the lepton (leading tight muon or electron) and the tight-lepton count.
 
     Kinematics are NaN and ``flavour`` is 0 in events without a tight lepton; ``flavour``
-    is 11 for an electron and 13 for a muon. ``p4`` is ``(n, 4)`` px, py, pz, E (NaN
-    without a lepton), for the features (:meth:`with_p4`).
+    is 11 for an electron and 13 for a muon.
     """
 
     pt: np.ndarray
@@ -94,46 +92,32 @@ class Leptons:
     charge: np.ndarray
     flavour: np.ndarray
     n_tight: np.ndarray
-    p4: np.ndarray | None = None
 
-    def with_p4(self, events: np.ndarray | None = None) -> Leptons:
-        """Fill :attr:`p4` for ``events`` (indices; all when None) and return self.
+    def kinematics(self) -> np.ndarray:
+        """``(n, 4)`` float64 pt, eta, phi, mass (the array they are columns of, if any).
 
-        The angles' cosine, sine and sinh are evaluated in float32 (the precision the
-        angles are stored with; numpy vectorizes it, float64 costs ~30 times more).
+        Examples
+        --------
+        >>> import numpy as np
+        >>> kin = np.zeros((2, 4))
+        >>> leptons = Leptons(*kin.T, np.zeros(2), np.zeros(2), np.zeros(2))
+        >>> leptons.kinematics() is kin
+        True
         """
-        self.p4 = lepton_p4(self.pt, self.eta, self.phi, self.mass, events)
-        return self
-
-
-def lepton_p4(
-    pt: np.ndarray,
-    eta: np.ndarray,
-    phi: np.ndarray,
-    mass: np.ndarray,
-    events: np.ndarray | None = None,
-) -> np.ndarray:
-    """``(n, 4)`` px, py, pz, E (float64) of the events ``events`` (all when None); NaN elsewhere.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> lepton_p4(np.array([10.0]), np.array([0.0]), np.array([0.0]), np.array([0.0])).tolist()
-    [[10.0, 0.0, 0.0, 10.0]]
-    """
-    out = np.full((len(pt), 4), np.nan)
-    sel = slice(None) if events is None else np.asarray(events, dtype=np.int64)
-    p = np.asarray(pt, dtype=np.float64)[sel]
-    phi32 = np.asarray(phi)[sel].astype(np.float32)
-    x = p * np.cos(phi32)
-    y = p * np.sin(phi32)
-    z = p * np.sinh(np.asarray(eta)[sel].astype(np.float32))
-    m = np.asarray(mass, dtype=np.float64)[sel]
-    out[sel, 0] = x
-    out[sel, 1] = y
-    out[sel, 2] = z
-    out[sel, 3] = np.sqrt(x * x + y * y + z * z + m * m)
-    return out
+        columns = (self.pt, self.eta, self.phi, self.mass)
+        kin = self.pt.base
+        if (
+            isinstance(kin, np.ndarray)
+            and kin.dtype == np.float64
+            and kin.shape == (len(self.pt), 4)
+            and kin.flags.c_contiguous
+            and all(
+                c.base is kin and c.ctypes.data == kin.ctypes.data + 8 * i
+                for i, c in enumerate(columns)
+            )
+        ):
+            return kin
+        return np.stack(columns, axis=1).astype(np.float64, copy=False)
 
 
 def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -181,233 +165,6 @@ def select_leptons(inputs: ChunkInputs, cuts: Cuts) -> Leptons:
         flavour=flavour,
         n_tight=n_tight,
     )
-
-
-@dataclass(eq=False)
-class SelectedJets:
-    """The selected jets of one variation, from one pass over the chunk's jets.
-
-    Attributes
-    ----------
-    n_jets, n_bjets : numpy.ndarray
-        Per event, selected jets and selected b-tagged jets.
-    index : numpy.ndarray
-        ``(n, k)`` flat indices (into the chunk's jets) of the ``k`` leading selected jets
-        by varied pT, -1 where there are fewer.
-    factor : numpy.ndarray
-        The variation's factor on pT and mass (one value, or one per jet).
-    per_jet : bool
-        Whether ``factor`` has one value per jet.
-    btag_sf : numpy.ndarray
-        ``(n, 3)`` b-tag scale-factor weight (nominal, up, down; only nominal, ``(n, 1)``,
-        when the shifts were not asked for): the product over the selected b-tagged jets
-        (see :mod:`~analysis_lib.columnar.systematics`).
-    momentum_shift : numpy.ndarray
-        ``(n, 2)`` change Σ (factor - 1) (px, py) of the jets' momenta, for the MET.
-    """
-
-    n_jets: np.ndarray
-    n_bjets: np.ndarray
-    index: np.ndarray
-    factor: np.ndarray
-    per_jet: bool
-    btag_sf: np.ndarray
-    momentum_shift: np.ndarray
-
-
-@dataclass(eq=False)
-class JetContext:
-    """What every variation of a chunk shares: computed once, before the variations.
-
-    Attributes
-    ----------
-    events : numpy.ndarray
-        Indices of the events whose jets are looked at (all, or those with one tight
-        lepton when that cut is required: the others cannot enter the tables or pass
-        the cumulative cutflow's later cuts).
-    base : numpy.ndarray
-        Flat mask of the jet requirements no variation changes (η, ID, ΔR to the lepton).
-    tagged : numpy.ndarray
-        Flat mask: b-tag score above the working point.
-    sorted_input : bool
-        The jets are pT-ordered in every event looked at (NanoAOD stores them so).
-    px, py : numpy.ndarray
-        Nominal jet momenta (empty when not asked for).
-    momentum_sum : numpy.ndarray
-        ``(n, 2)`` per event Σ (px, py) of the jets above the MET threshold.
-    directions : dict of str to numpy.ndarray
-        The jets' ``cos_phi, sin_phi, sinh_eta`` (for the features).
-
-    Jets of events not in ``events`` are not looked at (False, 0).
-    """
-
-    events: np.ndarray
-    base: np.ndarray
-    tagged: np.ndarray
-    sorted_input: bool
-    px: np.ndarray
-    py: np.ndarray
-    momentum_sum: np.ndarray
-    directions: dict[str, np.ndarray]
-
-
-def jet_context(
-    jets: Jagged,
-    leptons: Leptons,
-    cuts: Cuts,
-    *,
-    btag_wp: float,
-    met_jet_pt_min: float,
-    events: np.ndarray | None = None,
-    momenta: bool = True,
-) -> JetContext:
-    """Compute the :class:`JetContext` of a chunk in one pass over the jets of ``events``.
-
-    ``momenta=False`` leaves ``px, py`` empty (only variations with a factor per jet, the
-    resolution ones, need them).
-    """
-    if events is None:
-        events = np.arange(len(jets), dtype=np.int64)
-    events = np.asarray(events, dtype=np.int64)
-    # vectorized float32 (the precision of the stored angles): far faster than scalar calls
-    phi = jets["phi"].astype(np.float32, copy=False)
-    eta = jets["eta"].astype(np.float32, copy=False)
-    cos_phi, sin_phi, sinh_eta = np.cos(phi), np.sin(phi), np.sinh(eta)
-    base, tagged, px, py, momentum, sorted_input = kernels.jet_inputs(
-        jets.offsets,
-        events,
-        jets["pt"],
-        jets["eta"],
-        jets["phi"],
-        jets["jetId"],
-        jets["btag"],
-        cos_phi,
-        sin_phi,
-        leptons.eta,
-        leptons.phi,
-        cuts.jet_eta_max,
-        cuts.jet_lepton_dr_min**2,
-        btag_wp,
-        met_jet_pt_min,
-        momenta,
-    )
-    return JetContext(
-        events=events,
-        base=base,
-        tagged=tagged,
-        sorted_input=bool(sorted_input),
-        px=px,
-        py=py,
-        momentum_sum=momentum,
-        directions={"cos_phi": cos_phi, "sin_phi": sin_phi, "sinh_eta": sinh_eta},
-    )
-
-
-def select_jets_all(
-    jets: Jagged,
-    context: JetContext,
-    *,
-    factors: Sequence[float | np.ndarray],
-    cuts: Cuts,
-    k: int,
-    btag_sf_table: np.ndarray | None = None,
-    met_jet_pt_min: float = 15.0,
-    sf_shifts: bool = True,
-) -> list[SelectedJets]:
-    """Select the jets of several variations in one pass (see :func:`select_jets`).
-
-    ``factors`` holds one factor per variation: a scalar, or an array with one per jet.
-    Without ``sf_shifts`` the b-tag scale factor is only the nominal one (``btag_sf`` is
-    ``(n, 1)``: enough when no weight variation is asked for).
-    """
-    scalar = np.ones(len(factors), dtype=np.float64)
-    row = np.full(len(factors), -1, dtype=np.int64)
-    per_jet_rows = []
-    for v, factor in enumerate(factors):
-        if np.ndim(factor) > 0:
-            row[v] = len(per_jet_rows)
-            per_jet_rows.append(np.asarray(factor, dtype=np.float64))
-        else:
-            scalar[v] = float(factor)
-    per_jet = (
-        np.stack(per_jet_rows) if per_jet_rows else np.zeros((0, jets.n_objects), dtype=np.float64)
-    )
-    if btag_sf_table is None:
-        btag_sf_table = np.array([[1.0, 0.0]] * 3)
-    flavour = jets.fields.get("hadronFlavour")
-    if flavour is None:
-        flavour = np.zeros(jets.n_objects, dtype=np.int32)
-    n_jets, n_bjets, index, sf, shift = kernels.vary_and_select_all(
-        jets.offsets,
-        context.events,
-        jets["pt"],
-        context.base,
-        context.tagged,
-        flavour,
-        scalar,
-        row,
-        per_jet,
-        context.sorted_input,
-        cuts.jet_pt_min,
-        np.asarray(btag_sf_table, dtype=np.float64),
-        k,
-        context.px,
-        context.py,
-        met_jet_pt_min,
-        3 if sf_shifts else 1,
-    )
-    out = []
-    for v in range(len(factors)):
-        is_per_jet = bool(row[v] >= 0)
-        if is_per_jet:
-            factor, moved = per_jet[row[v]], shift[row[v]]
-        elif scalar[v] == 1.0:
-            factor, moved = scalar[v : v + 1], np.zeros_like(context.momentum_sum)
-        else:
-            factor, moved = scalar[v : v + 1], (scalar[v] - 1.0) * context.momentum_sum
-        out.append(SelectedJets(n_jets[v], n_bjets[v], index[v], factor, is_per_jet, sf[v], moved))
-    return out
-
-
-def select_jets(
-    jets: Jagged,
-    context: JetContext,
-    *,
-    factor: float | np.ndarray,
-    cuts: Cuts,
-    k: int,
-    btag_sf_table: np.ndarray | None = None,
-    met_jet_pt_min: float = 15.0,
-) -> SelectedJets:
-    """Select the jets of one variation: ``context.base`` and ``pt x factor > jet_pt_min``.
-
-    Parameters
-    ----------
-    jets : Jagged
-        The chunk's jets (``pt``, ``btag`` and, for scale factors, ``hadronFlavour``).
-    context : JetContext
-        What the variations share.
-    factor : float or numpy.ndarray
-        The variation's factor on every jet's pT and mass (a scalar or one per jet).
-    cuts : Cuts
-    k : int
-        How many leading jets to index.
-    btag_sf_table : numpy.ndarray, optional
-        ``(3, 2)`` b-tag scale factors (rows light, c, b; value and uncertainty); None gives
-        ones (collision data).
-    met_jet_pt_min : float
-        Jets below this nominal pT do not shift the MET.
-    """
-    (selected,) = select_jets_all(
-        jets,
-        context,
-        factors=[factor],
-        cuts=cuts,
-        k=k,
-        btag_sf_table=btag_sf_table,
-        met_jet_pt_min=met_jet_pt_min,
-    )
-    return selected
 
 
 class EventSelection(PackedSelection):
@@ -505,7 +262,8 @@ def cutflow_tables(
     of :data:`CUT_NAMES` in turn (``PackedSelection.all`` of the cuts so far); ``sumw`` sums
     each weight array over them. Without weights, one table ``"unweighted"`` whose ``sumw``
     equals ``events``. ``depth``, how many cuts in a row each event passes, is computed
-    from ``selection`` unless given (:func:`~analysis_lib.columnar.kernels.event_cuts`).
+    from ``selection`` unless given (as
+    :func:`~analysis_lib.columnar.variation_pass.run_variations` gives it).
     """
     # how many cuts in a row each event passes: the cuts are nested, so one histogram of
     # this depth gives every step of the cutflow

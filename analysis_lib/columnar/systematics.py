@@ -61,7 +61,7 @@ from coffea.analysis_tools import Weights
 
 from .errors import UnknownVariationError
 from .inputs import ChunkInputs
-from .selection import Leptons, SelectedJets
+from .selection import Leptons
 
 
 @dataclass(frozen=True)
@@ -291,15 +291,19 @@ class WeightFactors:
 
 
 def weight_factors(
-    inputs: ChunkInputs, selected: SelectedJets, lepton_factors: np.ndarray, normalization: float
+    inputs: ChunkInputs, btag_sf: np.ndarray, lepton_factors: np.ndarray, normalization: float
 ) -> WeightFactors:
-    """The :class:`WeightFactors` of a variation (``lepton_factors`` from :func:`lepton_sf`)."""
+    """The :class:`WeightFactors` of a variation.
+
+    ``btag_sf`` is the variation's ``(n, 3)`` (or ``(n, 1)``) b-tag factor,
+    ``lepton_factors`` from :func:`lepton_sf`.
+    """
     if inputs.simulation:
         gen = inputs.gen_weight.astype(np.float64) * float(normalization)
     else:
         gen = np.ones(len(inputs))
         lepton_factors = np.ones((len(inputs), 3))
-    return WeightFactors(gen, selected.btag_sf, lepton_factors)
+    return WeightFactors(gen, btag_sf, lepton_factors)
 
 
 def event_weights(factors: WeightFactors, rows: np.ndarray | None = None) -> Weights:
