@@ -2,12 +2,13 @@
 
 For each chunk of events the processor reads the needed columns once into flat numpy
 arrays (straight from the tree with :meth:`SemileptonicProcessor.process_tree`, or from
-NanoEvents with :meth:`SemileptonicProcessor.process`), selects the jets of every shape
-variation (``nominal``, ``jes_*``, ``jer_*``) in one pass over the jets, then per variation
-propagates the change to the MET, applies the event selection and builds the features of
-the selected events; weight variations (``btag_sf_*``, ``lepton_sf_*``) reuse the nominal
-features with another weight. With a model, each variation's table gets a score column in
-the same pass.
+NanoEvents with :meth:`SemileptonicProcessor.process`), finds each event's lepton, then
+for every shape variation (``nominal``, ``jes_*``, ``jer_*``) selects the jets, propagates
+their change to the MET, applies the event selection and builds the features of the
+selected events, all variations in one compiled pass over the events
+(:func:`~analysis_lib.columnar.variation_pass.run_variations`); weight variations
+(``btag_sf_*``, ``lepton_sf_*``) reuse the nominal features with another weight. With a
+model, each variation's table gets a score column in the same pass.
 
 Its output per chunk is ``{"chunks": [record]}`` (records concatenate when coffea
 accumulates); :func:`analysis_lib.columnar.runner.run_columnar` turns the records into one
