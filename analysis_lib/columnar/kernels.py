@@ -169,7 +169,10 @@ def variation_pass(
     cos_phi,
     sin_phi,
     sinh_eta,
-    kin,
+    lep_pt,
+    lep_eta,
+    lep_phi,
+    lep_mass,
     lep_cos,
     lep_sin,
     lep_sinh,
@@ -216,10 +219,11 @@ def variation_pass(
         of 1 and their cut bits.
     pt, eta, phi, mass, jet_id, btag, flavour, cos_phi, sin_phi, sinh_eta
         Flat jet arrays (the last three from the angles, once per chunk).
-    kin, lep_cos, lep_sin, lep_sinh, lep_charge, lep_flavour, n_tight
-        Per event: the lepton's ``(n, 4)`` pt, eta, phi, mass (NaN without one, as
-        :func:`leading_leptons` gives it), the cosine and sine of its phi and the sinh of
-        its eta, its charge and flavour, and the number of tight leptons.
+    lep_pt, lep_eta, lep_phi, lep_mass
+        Per event, the lepton (NaN without one, as :func:`leading_leptons` gives it).
+    lep_cos, lep_sin, lep_sinh, lep_charge, lep_flavour, n_tight
+        Per event, the cosine and sine of the lepton's phi and the sinh of its eta, its
+        charge and flavour, and the number of tight leptons.
     met_x, met_y, met_pt
         The stored missing momentum per event.
     scalar, row, per_jet, nominal
@@ -315,8 +319,8 @@ def variation_pass(
             first = offsets[e]
             last = offsets[e + 1]
             # the masks no variation changes, the momentum sum, the pT order
-            le = kin[e, 1]
-            lp = kin[e, 2]
+            le = lep_eta[e]
+            lp = lep_phi[e]
             no_lepton = math.isnan(le)
             sx = 0.0
             sy = 0.0
@@ -507,10 +511,10 @@ def variation_pass(
                 # the event's own columns
                 mx = met_xy[v, q, 0]
                 my = met_xy[v, q, 1]
-                lpt = kin[e, 0]
+                lpt = lep_pt[e]
                 block[ev0, c] = lpt
-                block[ev0 + 1, c] = kin[e, 1]
-                block[ev0 + 2, c] = kin[e, 2]
+                block[ev0 + 1, c] = lep_eta[e]
+                block[ev0 + 2, c] = lep_phi[e]
                 block[ev0 + 3, c] = math.sqrt(mx * mx + my * my)
                 block[ev0 + 4, c] = mx
                 block[ev0 + 5, c] = my
@@ -527,7 +531,7 @@ def variation_pass(
                 if has_lep:
                     ly = lpt * np.float64(lep_sin[e])
                     lz = lpt * np.float64(lep_sinh[e])
-                    lm = kin[e, 3]
+                    lm = lep_mass[e]
                     le = math.sqrt(lx * lx + ly * ly + lz * lz + lm * lm)
                     nz = neutrino_pz(lx, ly, lz, mx, my, m_w)
                     ne = math.sqrt(mx * mx + my * my + nz * nz)

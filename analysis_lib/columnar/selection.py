@@ -93,32 +93,6 @@ class Leptons:
     flavour: np.ndarray
     n_tight: np.ndarray
 
-    def kinematics(self) -> np.ndarray:
-        """``(n, 4)`` float64 pt, eta, phi, mass (the array they are columns of, if any).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> kin = np.zeros((2, 4))
-        >>> leptons = Leptons(*kin.T, np.zeros(2), np.zeros(2), np.zeros(2))
-        >>> leptons.kinematics() is kin
-        True
-        """
-        columns = (self.pt, self.eta, self.phi, self.mass)
-        kin = self.pt.base
-        if (
-            isinstance(kin, np.ndarray)
-            and kin.dtype == np.float64
-            and kin.shape == (len(self.pt), 4)
-            and kin.flags.c_contiguous
-            and all(
-                c.base is kin and c.ctypes.data == kin.ctypes.data + 8 * i
-                for i, c in enumerate(columns)
-            )
-        ):
-            return kin
-        return np.stack(columns, axis=1).astype(np.float64, copy=False)
-
 
 def delta_phi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a - b`` wrapped into [-π, π)."""
