@@ -34,7 +34,8 @@ at a fixed depth of 6, so that the trials cost about the same.
 half of the same trials each over the sequential loop, measured back to back: what this
 machine allows any 2-worker scan. For comparison, the scan and the sequential loop are
 repeated on a cluster with Dask's
-default server settings (``dask_defaults``), and ``idle_cpu`` records the CPU an idle
+default server settings (``dask_defaults``: also Dask's ``MALLOC_TRIM_THRESHOLD_`` alone in
+the workers, see ``hepml-compute.yaml``), and ``idle_cpu`` records the CPU an idle
 2-worker cluster uses with either settings (client and scheduler, workers, nannies; as a
 fraction of the machine): Dask's own background work.
 
@@ -387,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         from analysis_lib.compute import make_cluster
 
         extra = {} if dask_config is None else {"dask_config": dask_config}
+        if dask_config == {}:
+            # a nanny takes these from this process's environment before its configuration,
+            # and the product's clusters made earlier in this run left theirs there
+            for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+                os.environ.pop(name, None)
         cluster = make_cluster(
             "local",
             environ={},

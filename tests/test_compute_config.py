@@ -101,6 +101,12 @@ def test_argument_beats_session_backend():
             "dask_config.distributed.admin.tick.interval",
             {"x": 1},
         ),
+        (
+            {"dask_config": {"distributed.nanny.pre-spawn-environ.MALLOC-TRIM": 1}},
+            {},
+            "dask_config",
+            "distributed.nanny.pre-spawn-environ.MALLOC-TRIM",
+        ),
     ],
 )
 def test_bad_settings_name_the_value(kwargs, environ, field, value):
@@ -158,3 +164,46 @@ def test_server_dask_settings_as_environment_variables():
     assert dask.config.collect_env(env) == {
         "distributed": {"worker": {"memory": {"monitor_interval": "500ms"}}}
     }
+
+
+def test_worker_environment_entries_keep_their_names_and_dasks_own():
+    """Entries of the nanny's pre-spawn environment, as variables and applied in place."""
+    import json
+    import subprocess
+    import sys
+
+    from analysis_lib.compute.server_config import (
+        WORKER_ENVIRON,
+        applied,
+        environment_variables,
+    )
+
+    entries = {
+        f"{WORKER_ENVIRON}.MALLOC_TRIM_THRESHOLD_": 16777216,
+        f"{WORKER_ENVIRON}.MALLOC_MMAP_THRESHOLD_": 16777216,
+        "distributed.admin.tick.interval": "1s",
+    }
+    dasks_own = dict(dask.config.get(WORKER_ENVIRON))
+    assert dasks_own["MALLOC_TRIM_THRESHOLD_"] == 65536  # what the entries replace
+    # a new process reads them as strings, as the nanny sets them anyway
+    names = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    expected = {**dasks_own, **dict.fromkeys(names, "16777216")}
+    as_given = {**dasks_own, **dict.fromkeys(names, 16777216)}
+    variables = environment_variables(entries)
+    assert variables["DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL"] == "1s"
+    assert not any("MALLOC" in name for name in variables)  # Dask would lowercase those
+    # what a new process (a batch job, a pod) makes of the variables
+    get = f"dask.config.get({WORKER_ENVIRON!r})"
+    read = subprocess.run(
+        [sys.executable, "-c", f"import json, dask, distributed; print(json.dumps({get}))"],
+        env={"PATH": "/usr/bin:/bin", **variables},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(read.stdout) == expected
+    # in this process (local clusters), for the block only
+    with applied(entries):
+        assert dask.config.get(WORKER_ENVIRON) == as_given
+        assert dask.config.get("distributed.admin.tick.interval") == "1s"
+    assert dask.config.get(WORKER_ENVIRON) == dasks_own

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask.config
 import pytest
 
 from analysis_lib.compute import (
@@ -93,6 +94,35 @@ def test_batch_jobs_export_the_server_dask_settings(build):
         assert "export DASK_DISTRIBUTED__WORKER__PROFILE__INTERVAL=100ms" in script, backend
         # the exports come before the worker starts
         assert script.index("DASK_DISTRIBUTED__ADMIN") < script.index("dask_worker"), backend
+        # the worker environment, as the job's shell exports it
+        command = script
+        if backend == "htcondor":  # a bash -c argument, quoted the way HTCondor reads it
+            (arguments,) = [x for x in script.splitlines() if x.startswith("Arguments = ")]
+            command = arguments[len("Arguments = \"-c '") : -len("'\"")]
+            command = command.replace("''", "'").replace('""', '"').replace("; ", "\n")
+        (line,) = [
+            x.strip()
+            for x in command.splitlines()
+            if x.strip().startswith("export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=")
+        ]
+        exported = subprocess.run(
+            ["bash", "-c", f"{line}; printenv DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert dask.config.collect_env(
+            {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": exported.strip()}
+        ) == {
+            "distributed": {
+                "nanny": {
+                    "pre_spawn_environ": {
+                        "MALLOC_TRIM_THRESHOLD_": "16777216",
+                        "MALLOC_MMAP_THRESHOLD_": "16777216",
+                    }
+                }
+            }
+        }, backend
         # the scheduler, here in the session, was made with them too
         assert cluster.scheduler._tick_interval == 1.0
     default = build("slurm", cores=1, memory="2GiB", dask_config={}).job_script()

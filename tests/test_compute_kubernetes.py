@@ -39,6 +39,11 @@ def test_gpu_worker_spec_from_the_session():
     assert {"name": "OMP_NUM_THREADS", "value": "4"} in worker["env"]
     # the server settings of analysis_lib.compute, as DASK_* variables
     assert {"name": "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL", "value": "1s"} in worker["env"]
+    environ = {
+        "name": "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON",
+        "value": '{"MALLOC_TRIM_THRESHOLD_":"16777216","MALLOC_MMAP_THRESHOLD_":"16777216"}',
+    }
+    assert environ in worker["env"]
 
 
 def test_pods_and_service_validate_against_kubernetes_1_30():

@@ -98,9 +98,40 @@ def _worker_settings():
     return tuple(dask.config.get(k) for k in keys)
 
 
-def test_servers_get_the_configured_dask_settings():
+def _allocator():
+    """The worker's allocator variables, and its page faults over 100 fresh 1 MiB arrays."""
+    import os
+    import resource
+
+    import numpy as np
+
+    names = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(100):
+        block = np.ones(2**17)  # 1 MiB, written: its pages are faulted in unless reused
+        del block
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return tuple(os.environ.get(n) for n in names), faults
+
+
+def test_servers_get_the_configured_dask_settings(monkeypatch):
     import dask
 
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)  # as in a fresh session
+    # Dask's defaults: its MALLOC_TRIM_THRESHOLD_ alone fixes glibc's thresholds, so each
+    # 1 MiB array is mapped anew and its 256 pages faulted in (25 600 for the 100)
+    with connect("local", environ={}, n_workers=1, memory="1GiB", dask_config={}) as client:
+        client.wait_for_workers(1, timeout=60)
+        assert client.run_on_scheduler(_tick) == 0.02
+        assert set(client.run(_worker_settings).values()) == {("20ms", "10ms")}
+        for env, faults in client.run(_allocator).values():
+            assert env == ("65536", None)
+            assert faults > 10_000, faults
+
+    # the packaged settings; Dask's nanny left its variable in this process's environment,
+    # which a nanny prefers to its configuration: the packaged values must still win
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"
     before = dask.config.get("distributed.admin.tick.interval")
     cluster = make_cluster("local", environ={}, n_workers=2, cores=2, memory="2GiB")
     try:
@@ -108,18 +139,19 @@ def test_servers_get_the_configured_dask_settings():
             client.wait_for_workers(2, timeout=60)
             assert client.run_on_scheduler(_tick) == 1.0
             assert set(client.run(_worker_settings).values()) == {("1s", "100ms")}
+            # glibc's thresholds reach the worker processes, and the blocks are reused
+            for env, faults in client.run(_allocator).values():
+                assert env == ("16777216", "16777216")
+                assert faults < 2_000, faults
             # the nannies' own event loop checks (private attribute of distributed's Server)
             assert {n._tick_interval for n in cluster.workers.values()} == {1.0}
             # a worker added later gets the settings from its nanny
             cluster.scale(3)
             client.wait_for_workers(3, timeout=60)
             assert set(client.run(_worker_settings).values()) == {("1s", "100ms")}
+            envs = {env for env, _ in client.run(_allocator).values()}
+            assert envs == {("16777216", "16777216")}
     finally:
         cluster.close()
     # the session's own configuration is left as it was
     assert dask.config.get("distributed.admin.tick.interval") == before
-
-    with connect("local", environ={}, n_workers=1, memory="1GiB", dask_config={}) as client:
-        client.wait_for_workers(1, timeout=60)
-        assert client.run_on_scheduler(_tick) == 0.02
-        assert set(client.run(_worker_settings).values()) == {("20ms", "10ms")}

@@ -23,11 +23,17 @@ def _interpreter() -> str:
     return sys.executable
 
 
+def _allocator_variables() -> tuple[str | None, str | None]:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_")
+
+
 def _running_workers(client: Client) -> int:
     return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
-def test_two_jobs_run_tasks_over_tls_and_scancel_is_noticed(slurm, tmp_path):
+def test_two_jobs_run_tasks_over_tls_and_scancel_is_noticed(slurm, tmp_path, monkeypatch):
+    for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)  # the jobs inherit this environment
     cluster = make_cluster(
         "slurm",
         environ={},
@@ -59,6 +65,8 @@ def test_two_jobs_run_tasks_over_tls_and_scancel_is_noticed(slurm, tmp_path):
             assert all(address.startswith("tls://") for address in workers)
             assert client.gather(client.map(_square, range(20))) == [x * x for x in range(20)]
             assert set(client.run(_interpreter).values()) == {slurm.python}
+            # the worker environment of the packaged settings, through the job's variables
+            assert set(client.run(_allocator_variables).values()) == {("16777216", "16777216")}
 
             jobs = [job.job_id for job in cluster.workers.values()]
             assert len(jobs) == 2 and set(jobs) <= set(slurm.job_ids())

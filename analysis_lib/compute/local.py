@@ -8,7 +8,10 @@ through :meth:`scale`, so GPUs freed by retired workers go to new ones.
 
 Given ``dask_config`` (:mod:`~analysis_lib.compute.server_config`), the scheduler and the
 first nannies are made with those Dask settings applied, and every worker process, also
-of workers added later, gets them from its nanny.
+of workers added later, gets them from its nanny. Its worker environment entries
+(``distributed.nanny.pre-spawn-environ.<NAME>``) are set in this process's environment
+when the cluster is made, as Dask's nannies set theirs when they start a worker: a nanny
+takes such a variable from there before its configuration.
 
 Examples
 --------
@@ -21,13 +24,14 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import distributed
 
 from analysis_lib.compute.owned_tls import OwnsTLS
-from analysis_lib.compute.server_config import applied
+from analysis_lib.compute.server_config import applied, split_worker_environ
 from analysis_lib.compute.tls import TemporaryTLS
 
 __all__ = ["LocalCluster"]
@@ -65,6 +69,11 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
         if tls is not None:
             kwargs.setdefault("security", tls.security)
             kwargs.setdefault("protocol", "tls://")
+        # a nanny takes the worker environment from this process's variables first, and sets
+        # its entries here itself when it starts a worker: set here, they also reach the
+        # workers that scale() adds later
+        _, environ = split_worker_environ(self.dask_config)
+        os.environ.update({name: str(value) for name, value in environ.items()})
         # the scheduler and the first nannies read the settings when they are made
         with applied(self.dask_config):
             super().__init__(n_workers=0, **kwargs)
@@ -94,7 +103,8 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
             if worker["cls"] is distributed.Nanny:
                 if env:
                     options["env"] = env
-                if self.dask_config:  # set in the worker process (dotted keys)
-                    options["config"] = {**(options.get("config") or {}), **self.dask_config}
+                settings, _ = split_worker_environ(self.dask_config)
+                if settings:  # set in the worker process (dotted keys)
+                    options["config"] = {**(options.get("config") or {}), **settings}
             spec[name] = {**worker, "options": options}
         return spec

@@ -17,6 +17,14 @@ How the settings reach each server:
   (:func:`environment_variables`); the scheduler in the session is made with them applied;
 * Kubernetes workers: the same variables in the worker containers' environment.
 
+Keys under :data:`WORKER_ENVIRON` (``distributed.nanny.pre-spawn-environ.<NAME>``) are
+environment variables that each nanny sets before it starts its worker process; the name
+keeps its case, and the entry is added to Dask's own (``OMP_NUM_THREADS=1``, ...) rather
+than replacing them. A nanny prefers a variable already set in the environment of the
+process that makes it to its configuration, so :func:`applied` sets them there too while
+the servers are made. The packaged ones tune glibc's allocator in the workers (see
+``hepml-compute.yaml``).
+
 Examples
 --------
 >>> environment_variables({"distributed.admin.tick.interval": "1s"})
@@ -25,6 +33,8 @@ Examples
 >>> with applied({"distributed.admin.tick.interval": "1s"}):
 ...     dask.config.get("distributed.admin.tick.interval")
 '1s'
+>>> environment_variables({WORKER_ENVIRON + ".MALLOC_TRIM_THRESHOLD_": 16777216})
+{'DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON': '{"MALLOC_TRIM_THRESHOLD_":"16777216"}'}
 >>> check_dask_config({"distributed.admin.tick.interval": ["1s"]})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -34,6 +44,9 @@ analysis_lib.compute.errors.ComputeConfigError: dask_config.distributed...: expe
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -41,7 +54,25 @@ import dask.config
 
 from analysis_lib.compute.errors import ComputeConfigError
 
-__all__ = ["applied", "check_dask_config", "environment_variables"]
+__all__ = [
+    "WORKER_ENVIRON",
+    "applied",
+    "check_dask_config",
+    "environment_variables",
+    "split_worker_environ",
+]
+
+#: Dask's mapping of the environment variables a nanny sets before starting its worker.
+WORKER_ENVIRON = "distributed.nanny.pre-spawn-environ"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def split_worker_environ(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``config`` without its :data:`WORKER_ENVIRON` entries, and those entries by name."""
+    prefix = WORKER_ENVIRON + "."
+    rest = {k: v for k, v in config.items() if not k.startswith(prefix)}
+    environ = {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+    return rest, environ
 
 
 def check_dask_config(config: Any) -> dict[str, Any]:
@@ -64,6 +95,12 @@ def check_dask_config(config: Any) -> dict[str, Any]:
             raise ComputeConfigError(
                 f"dask_config.{key}", value, "expected a string, number or boolean"
             )
+        if key.startswith(WORKER_ENVIRON + ".") and not _ENV_NAME.fullmatch(
+            key[len(WORKER_ENVIRON) + 1 :]
+        ):
+            raise ComputeConfigError(
+                "dask_config", key, f"expected {WORKER_ENVIRON}.<environment variable name>"
+            )
         out[key] = value
     return out
 
@@ -74,14 +111,37 @@ def applied(config: Mapping[str, Any]) -> Iterator[None]:
     if not config:
         yield
         return
-    with dask.config.set(dict(config)):
-        yield
+    settings, environ = split_worker_environ(config)
+    if environ:  # added to Dask's own entries, names as given
+        settings[WORKER_ENVIRON] = {**dask.config.get(WORKER_ENVIRON, default={}), **environ}
+    # a nanny takes a variable already in this process's environment over its configuration
+    # (and sets its entries here when it starts a worker), so they go there too
+    saved = {name: os.environ.get(name) for name in environ}
+    os.environ.update({name: str(value) for name, value in environ.items()})
+    try:
+        with dask.config.set(settings):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def environment_variables(config: Mapping[str, Any]) -> dict[str, str]:
     """The ``DASK_*`` environment variables that set ``config`` in a new process."""
+    settings, environ = split_worker_environ(config)
     out = {}
-    for key, value in config.items():
+    for key, value in settings.items():
         name = "DASK_" + "__".join(part.replace("-", "_").upper() for part in key.split("."))
         out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    if environ:
+        # one variable holding a mapping: Dask merges it into its own entries, and the names
+        # keep their case (Dask lowercases the keys it reads from variable names). JSON of
+        # strings without spaces: a Python literal, and nothing for job-script quoting to trip on
+        out["DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON"] = json.dumps(
+            {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in environ.items()},
+            separators=(",", ":"),
+        )
     return out
