@@ -21,9 +21,9 @@ Keys under :data:`WORKER_ENVIRON` (``distributed.nanny.pre-spawn-environ.<NAME>`
 environment variables that each nanny sets before it starts its worker process; the name
 keeps its case, and the entry is added to Dask's own (``OMP_NUM_THREADS=1``, ...) rather
 than replacing them. A nanny prefers a variable already set in the environment of the
-process that makes it to its configuration, so :func:`applied` sets them there too while
-the servers are made. The packaged ones tune glibc's allocator in the workers (see
-``hepml-compute.yaml``).
+process that makes it to its configuration, so local clusters also set them there
+(:class:`~analysis_lib.compute.local.LocalCluster`). The packaged ones tune glibc's
+allocator in the workers (see ``hepml-compute.yaml``).
 
 Examples
 --------
@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -114,19 +113,8 @@ def applied(config: Mapping[str, Any]) -> Iterator[None]:
     settings, environ = split_worker_environ(config)
     if environ:  # added to Dask's own entries, names as given
         settings[WORKER_ENVIRON] = {**dask.config.get(WORKER_ENVIRON, default={}), **environ}
-    # a nanny takes a variable already in this process's environment over its configuration
-    # (and sets its entries here when it starts a worker), so they go there too
-    saved = {name: os.environ.get(name) for name in environ}
-    os.environ.update({name: str(value) for name, value in environ.items()})
-    try:
-        with dask.config.set(settings):
-            yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with dask.config.set(settings):
+        yield
 
 
 def environment_variables(config: Mapping[str, Any]) -> dict[str, str]:
@@ -135,13 +123,16 @@ def environment_variables(config: Mapping[str, Any]) -> dict[str, str]:
     out = {}
     for key, value in settings.items():
         name = "DASK_" + "__".join(part.replace("-", "_").upper() for part in key.split("."))
-        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        out[name] = _text(value)
     if environ:
         # one variable holding a mapping: Dask merges it into its own entries, and the names
         # keep their case (Dask lowercases the keys it reads from variable names). JSON of
         # strings without spaces: a Python literal, and nothing for job-script quoting to trip on
         out["DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON"] = json.dumps(
-            {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in environ.items()},
-            separators=(",", ":"),
+            {k: _text(v) for k, v in environ.items()}, separators=(",", ":")
         )
     return out
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
