@@ -308,9 +308,13 @@ def test_estimator_scan_and_best_model(tmp_path, client):
     from sklearn.metrics import roc_auc_score
     from xgboost import XGBClassifier
 
+    from analysis_lib.scan import reuse
+    from analysis_lib.scan.objective import as_objective
+
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 4))
     y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=600) > 0).astype(int)
+    before = client.run(reuse.counts)
     result = scan(
         XGBClassifier(n_estimators=20, n_jobs=1, tree_method="hist"),
         {"max_depth": Int(1, 4), "learning_rate": Float(0.05, 0.5, log=True)},
@@ -331,6 +335,21 @@ def test_estimator_scan_and_best_model(tmp_path, client):
     assert model.get_params()["max_depth"] == result.best_params["max_depth"]
     assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.8
     assert result.best_value == df["value"].max()
+    # each worker split the data and binned the training part once (its first trial), and
+    # every trial scored exactly what a plain fit of the same parameters scores here
+    after = client.run(reuse.counts)
+    hits = sum(after[w]["matrix_hits"] - before[w]["matrix_hits"] for w in after)
+    misses = sum(after[w]["matrix_misses"] - before[w]["matrix_misses"] for w in after)
+    assert hits + misses == 6 and misses == df["worker"].nunique()
+    assert all(c["kept"] == 0 for c in after.values())  # cleared when the scan ended
+    plain = as_objective(
+        XGBClassifier(n_estimators=20, n_jobs=1, tree_method="hist"),
+        scoring="roc_auc",
+        seed=2,
+        reuse=False,
+    )
+    for record in result.records:
+        assert record["value"] == plain(dict(record["params"]), (X, y), None)[0]
 
 
 def test_estimator_scan_cv(tmp_path, client):

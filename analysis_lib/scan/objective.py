@@ -24,10 +24,12 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .reuse import reuse_matrices, reuses_data, split_once, trial_scope
 from .trial import TrialContext
 
 __all__ = ["EstimatorObjective", "FunctionObjective", "as_objective", "is_estimator"]
@@ -39,9 +41,13 @@ def is_estimator(obj: Any) -> bool:
 
 
 class FunctionObjective:
-    """Wraps ``fn(params, *, data=None, trial=None)`` returning a number."""
+    """Wraps ``fn(params, *, data=None, trial=None)`` returning a number.
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    With ``reuse``, the call is a trial scope (:func:`~analysis_lib.scan.reuse.trial_scope`):
+    the library's XGBoost estimators built inside reuse their binned matrices.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, reuse: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"the objective must be a function or an estimator, got {fn!r}")
         self.fn = fn
@@ -53,6 +59,7 @@ class FunctionObjective:
         var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self.pass_data = var_kw or "data" in params
         self.pass_trial = var_kw or "trial" in params
+        self.reuse = reuse
 
     def __call__(
         self, params: dict[str, Any], data: Any, trial: TrialContext | None
@@ -62,7 +69,8 @@ class FunctionObjective:
             kwargs["data"] = data
         if self.pass_trial:
             kwargs["trial"] = trial
-        return self.fn(params, **kwargs), None
+        with trial_scope(self.reuse):
+            return self.fn(params, **kwargs), None
 
     def describe(self) -> str:
         fn = self.fn
@@ -88,6 +96,11 @@ class EstimatorObjective:
         Seed of the validation split.
     keep_model : bool
         Return the fitted estimator (stored with the trial).
+    reuse : bool
+        For XGBoost's scikit-learn models and the library's
+        :class:`~analysis_lib.training.XGBoostClassifier`, make the validation split (with
+        a ``seed``) and the binned training matrix once per worker thread and reuse them in
+        later trials (:mod:`~analysis_lib.scan.reuse`); the fitted models are the same.
     """
 
     def __init__(
@@ -99,6 +112,7 @@ class EstimatorObjective:
         validation_fraction: float = 0.25,
         seed: int | None = None,
         keep_model: bool = True,
+        reuse: bool = True,
     ) -> None:
         if not 0.0 < validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
@@ -108,6 +122,7 @@ class EstimatorObjective:
         self.validation_fraction = validation_fraction
         self.seed = seed
         self.keep_model = keep_model
+        self.reuse = reuse
 
     def describe(self) -> str:
         cls = type(self.estimator)
@@ -124,26 +139,36 @@ class EstimatorObjective:
         X, y, w = parts["X"], parts["y"], parts.get("sample_weight")
         model = clone(self.estimator).set_params(**params)
         scorer = check_scoring(model, scoring=self.scoring)
+        # XGBoost: the split and the binned training matrix are made once per worker
+        reuse = self.reuse and reuses_data(model)
         if self.cv is not None:
             fit_params = {} if w is None else {"sample_weight": w}
             res = cross_validate(model, X, y, cv=self.cv, scoring=scorer, params=fit_params)
             value = float(res["test_score"].mean())
             if self.keep_model:
-                _fit(model, X, y, w)
+                _fit(model, X, y, w, reuse)
             return value, (model if self.keep_model else None)
         if "X_val" in parts:
             X_val, y_val, w_val = parts["X_val"], parts["y_val"], parts.get("sample_weight_val")
         else:
             arrays = [X, y] + ([w] if w is not None else [])
-            split = train_test_split(
-                *arrays,
-                test_size=self.validation_fraction,
-                random_state=self.seed,
-                stratify=y if is_classifier(model) else None,
-            )
+            options = {
+                "test_size": self.validation_fraction,
+                "seed": self.seed,
+                "stratify": is_classifier(model),
+            }
+            if reuse:
+                split = split_once(arrays, **options)
+            else:
+                split = train_test_split(
+                    *arrays,
+                    test_size=options["test_size"],
+                    random_state=options["seed"],
+                    stratify=y if options["stratify"] else None,
+                )
             X, X_val, y, y_val = split[:4]
             w, w_val = (split[4], split[5]) if w is not None else (None, None)
-        _fit(model, X, y, w)
+        _fit(model, X, y, w, reuse)
         if w_val is None:
             value = float(scorer(model, X_val, y_val))
         else:
@@ -151,11 +176,12 @@ class EstimatorObjective:
         return value, (model if self.keep_model else None)
 
 
-def _fit(model: Any, X: Any, y: Any, w: Any) -> None:
-    if w is None:
-        model.fit(X, y)
-    else:
-        model.fit(X, y, sample_weight=w)
+def _fit(model: Any, X: Any, y: Any, w: Any, reuse: bool) -> None:
+    with trial_scope(reuse), reuse_matrices(model) if reuse else contextlib.nullcontext():
+        if w is None:
+            model.fit(X, y)
+        else:
+            model.fit(X, y, sample_weight=w)
 
 
 def split_data(data: Any) -> dict[str, Any]:
@@ -185,8 +211,10 @@ def as_objective(
     validation_fraction: float = 0.25,
     seed: int | None = None,
     keep_model: bool = True,
+    reuse: bool = True,
 ) -> FunctionObjective | EstimatorObjective:
-    """Wrap a function or an estimator as the callable a trial runs."""
+    """Wrap a function or an estimator as the callable a trial runs (``reuse``: see
+    :class:`EstimatorObjective`)."""
     if is_estimator(objective):
         return EstimatorObjective(
             objective,
@@ -195,7 +223,8 @@ def as_objective(
             validation_fraction=validation_fraction,
             seed=seed,
             keep_model=keep_model,
+            reuse=reuse,
         )
     if scoring is not None or cv is not None:
         raise ValueError("scoring= and cv= apply to estimator scans, not to objective functions")
-    return FunctionObjective(objective)
+    return FunctionObjective(objective, reuse=reuse)

@@ -63,6 +63,7 @@ from .objective import as_objective, is_estimator
 from .progress import Progress, make_progress
 from .pruning import PruningService
 from .result import ScanResult
+from .reuse import clear as clear_reused
 from .samplers import SAMPLERS, make_pruner, make_sampler
 from .shipping import DataMissingError, DataPlugin, data_token
 from .space import SearchSpace
@@ -409,6 +410,7 @@ def scan(
     cv: Any = None,
     validation_fraction: float = 0.25,
     keep_models: bool = True,
+    reuse: bool = True,
     history_lag: int | None = None,
     progress: bool | Progress = True,
     callbacks: Iterable[Callable[[dict[str, Any]], None]] = (),
@@ -453,6 +455,12 @@ def scan(
         held-out share used without ``X_val``.
     keep_models : bool
         Store the fitted estimator of every done trial (for :meth:`ScanResult.best_model`).
+    reuse : bool
+        XGBoost models (XGBoost's scikit-learn classes, and
+        :class:`~analysis_lib.training.XGBoostClassifier` also inside an objective
+        function): each worker makes the validation split (with a ``seed``) and the binned
+        training matrix once and reuses them in its later trials
+        (:mod:`~analysis_lib.scan.reuse`); the fitted models are the same.
     history_lag : int, optional
         TPE only: trial *k* sees the results of trials ``< k - history_lag``. Default:
         ``max(8, 2 * worker threads)``, stored with the scan and reused on resume.
@@ -509,6 +517,7 @@ def scan(
         validation_fraction=validation_fraction,
         seed=seed,
         keep_model=keep_models,
+        reuse=reuse,
     )
     trial_store = TrialStore(store)
     client, close_client = _get_client(client)
@@ -567,4 +576,6 @@ def scan(
         if plugin is not None:
             with contextlib.suppress(Exception):
                 client.unregister_worker_plugin(plugin.name)
+        with contextlib.suppress(Exception):  # the splits and matrices the trials reused
+            client.run(clear_reused, True)
         close_client()

@@ -12,6 +12,8 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import numpy as np
@@ -75,6 +77,8 @@ class XGBoostClassifier(BinaryClassifierBase):
     """
 
     _allow_nan_param = True
+    #: In a scan trial, reuse the split and the binned matrices (:mod:`analysis_lib.scan.reuse`).
+    reuses_trial_data = True
 
     def __init__(
         self,
@@ -148,7 +152,12 @@ class XGBoostClassifier(BinaryClassifierBase):
         if val.size:
             fit_kwargs["eval_set"] = [(X[val], y[val])]
             fit_kwargs["sample_weight_eval_set"] = [w[val]]
-        model.fit(X[train], y[train], **fit_kwargs)
+        # in a scan trial the matrices of the same data come from the worker's cache (the
+        # module is imported by then; outside a scan it need not be)
+        reuse = sys.modules.get("analysis_lib.scan.reuse")
+        scoped = reuse is not None and reuse.in_trial_scope()
+        with reuse.reuse_matrices(model) if scoped else contextlib.nullcontext():
+            model.fit(X[train], y[train], **fit_kwargs)
         self.model_ = model
         self.best_iteration_ = int(model.best_iteration) if stopping else None
         self.evals_result_ = model.evals_result() if val.size else {}
