@@ -197,7 +197,7 @@ def test_entries_go_with_their_data():
     assert delta(before)["split_misses"] == 1  # dropped when its data were collected
 
 
-def test_at_most_max_entries_per_thread():
+def test_at_most_max_entries():
     y = table(9)[1]
     arrays = [table(9 + i)[0] for i in range(reuse.MAX_ENTRIES + 1)]
     for X in arrays:
@@ -265,24 +265,40 @@ def test_estimator_scans_of_the_library_classifier_reuse_the_split_and_matrices(
     }
 
 
-def test_clear_of_all_threads():
+def test_splits_are_shared_by_threads_matrices_are_not():
     import threading
 
     X, y = table(12)
 
-    def split():
-        reuse.split_once([X, y], test_size=0.25, seed=0, stratify=False)
+    def trial():
+        X_tr, _, y_tr, _ = reuse.split_once([X, y], test_size=0.25, seed=0, stratify=False)
+        model = XGBClassifier(n_estimators=3, n_jobs=1)
+        with reuse.reuse_matrices(model):
+            model.fit(X_tr, y_tr)
 
-    worker = threading.Thread(target=split)
-    worker.start()
-    worker.join()
-    split()  # this thread: a miss, then found
+    done, release = threading.Event(), threading.Event()
+
+    def worker_thread():
+        trial()
+        done.set()
+        release.wait(60)  # alive, with its cache, until the checks below
+
     before = reuse.counts()
-    split()
-    assert delta(before)["split_hits"] == 1
-    assert reuse.counts()["kept"] == 2  # one split in each thread
+    worker = threading.Thread(target=worker_thread)
+    worker.start()
+    assert done.wait(60)
+    trial()  # this thread: the worker's split, its own matrix
+    assert delta(before) == {
+        "split_hits": 1,
+        "split_misses": 1,
+        "matrix_hits": 0,
+        "matrix_misses": 2,
+    }
+    assert reuse.counts()["kept"] == 3  # one split, a matrix in each thread
     reuse.clear(all_threads=True)
     assert reuse.counts()["kept"] == 0
+    release.set()
+    worker.join()
     before = reuse.counts()
-    split()
-    assert delta(before)["split_misses"] == 1
+    trial()
+    assert delta(before)["split_misses"] == 1 and delta(before)["matrix_misses"] == 1

@@ -4,17 +4,18 @@ Every trial of an estimator scan splits the same table into a training and a val
 part and, for an XGBoost model, bins the training part into a ``QuantileDMatrix`` before
 the first tree. Neither depends on the trial's parameters; on a 50 000 x 20 table with 100
 trees they are about a sixth of each trial. For XGBoost's scikit-learn models
-(``XGBClassifier``, ``XGBRegressor``, ...) a worker thread therefore keeps the last few:
+(``XGBClassifier``, ``XGBRegressor``, ...) a worker therefore keeps the last few:
 
 * :func:`split_once` — ``train_test_split`` with a fixed seed, looked up by the *content*
   of the arrays (SHA-1 of their bytes, dtype and shape: an array changed in place is new
-  data) and handed out read-only, so no trial can change what the next one gets;
+  data) and handed out read-only, so no trial can change what the next one gets; one copy
+  per process, shared by its threads;
 * :func:`reuse_matrices` — while an XGBoost model fits, the matrices its ``fit`` builds
   (a ``QuantileDMatrix`` for the ``hist`` method, else a ``DMatrix``) come from the cache
   when the data, labels and weights are the same and so are the settings that shape the
   matrix (``max_bin``, ``missing``, ``tree_method``, ``device``, ``booster``, ``n_jobs``,
   categorical settings). Training does not change a matrix, and the fitted model is the
-  one a plain ``fit`` gives, tree for tree.
+  one a plain ``fit`` gives, tree for tree. Each thread keeps its own matrices.
 
 Inside a scan trial (:func:`trial_scope`, entered by the scan's objectives) the library's
 own :class:`~analysis_lib.training.XGBoostClassifier` reuses its matrices the same way,
@@ -22,10 +23,10 @@ also when a function objective builds it; outside a trial it fits as usual.
 
 Anything else (other estimators, a split without a seed, data that are not plain numpy
 arrays, rankers, base margins) takes the usual path. The cache holds at most
-:data:`MAX_ENTRIES` splits and matrices per thread; a split goes with the data it was made
-from, and :func:`~analysis_lib.scan.scan` clears its workers' caches when it ends.
-:func:`clear` empties the calling thread's (or every thread's), :func:`counts` tells the
-hits and misses of this process.
+:data:`MAX_ENTRIES` splits per process and matrices per thread; a split goes with the data
+it was made from, and :func:`~analysis_lib.scan.scan` clears its workers' caches when it
+ends. :func:`clear` empties the process's splits and the calling thread's (or every
+thread's) matrices, :func:`counts` tells the hits and misses of this process.
 
 Examples
 --------
@@ -74,7 +75,7 @@ __all__ = [
     "trial_scope",
 ]
 
-#: Splits and matrices kept per worker thread (the least recently used go first).
+#: Splits kept per process and matrices per thread (the least recently used go first).
 MAX_ENTRIES = 4
 
 _local = threading.local()
@@ -141,12 +142,18 @@ _caches: weakref.WeakSet[_ThreadCache] = weakref.WeakSet()
 
 
 def _cache() -> _ThreadCache:
+    """The calling thread's matrices (XGBoost's matrices are not shared between threads)."""
     cache = getattr(_local, "cache", None)
     if cache is None:
         cache = _local.cache = _ThreadCache()
         with _counts_lock:
             _caches.add(cache)
     return cache
+
+
+#: The process's splits: read-only arrays, shared by its threads (one copy per process).
+_splits = _ThreadCache()
+_caches.add(_splits)
 
 
 def _count(name: str) -> None:
@@ -166,13 +173,13 @@ def counts() -> Counter[str]:
 
 
 def clear(all_threads: bool = False) -> None:
-    """Forget the calling thread's splits and matrices (``all_threads``: every thread's of
-    this process, e.g. ``client.run(clear, True)`` on a cluster's workers)."""
+    """Forget this process's splits and the calling thread's matrices (``all_threads``:
+    every thread's matrices too, e.g. ``client.run(clear, True)`` on a cluster's workers)."""
     if all_threads:
         with _counts_lock:
             caches = list(_caches)
     else:
-        caches = [_cache()]
+        caches = [_cache(), _splits]
     for cache in caches:
         with cache.lock:
             old, cache.entries, cache.made = cache.entries, OrderedDict(), {}
@@ -223,7 +230,7 @@ def _fingerprint(obj: Any) -> tuple | None:
     """A content key for a plain numpy array (None: not cacheable)."""
     if obj is None:
         return ("none",)
-    made = _cache().key_of(obj)
+    made = _splits.key_of(obj) or _cache().key_of(obj)
     if made is not None:
         return made
     if type(obj) is not np.ndarray or obj.dtype.hasobject:
@@ -270,7 +277,7 @@ def split_once(
     if any(p is None or p == ("none",) for p in prints):
         return fresh()
     key = ("split", tuple(prints), float(test_size), int(seed), bool(stratify))
-    cache = _cache()
+    cache = _splits
     parts = cache.get(key)
     if parts is not None:
         _count("split_hits")
