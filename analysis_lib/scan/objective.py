@@ -133,7 +133,7 @@ class EstimatorObjective:
     ) -> tuple[float, Any]:
         from sklearn.base import clone, is_classifier
         from sklearn.metrics import check_scoring
-        from sklearn.model_selection import cross_validate, train_test_split
+        from sklearn.model_selection import cross_validate
 
         parts = split_data(data)
         X, y, w = parts["X"], parts["y"], parts.get("sample_weight")
@@ -151,21 +151,13 @@ class EstimatorObjective:
         if "X_val" in parts:
             X_val, y_val, w_val = parts["X_val"], parts["y_val"], parts.get("sample_weight_val")
         else:
-            arrays = [X, y] + ([w] if w is not None else [])
-            options = {
-                "test_size": self.validation_fraction,
-                "seed": self.seed,
-                "stratify": is_classifier(model),
-            }
-            if reuse:
-                split = split_once(arrays, **options)
-            else:
-                split = train_test_split(
-                    *arrays,
-                    test_size=options["test_size"],
-                    random_state=options["seed"],
-                    stratify=y if options["stratify"] else None,
-                )
+            split = split_once(
+                [X, y] + ([w] if w is not None else []),
+                test_size=self.validation_fraction,
+                seed=self.seed,
+                stratify=is_classifier(model),
+                cache=reuse,
+            )
             X, X_val, y, y_val = split[:4]
             w, w_val = (split[4], split[5]) if w is not None else (None, None)
         _fit(model, X, y, w, reuse)

@@ -84,12 +84,11 @@ _counts: Counter[str] = Counter()
 _counts_lock = threading.Lock()
 
 
-class _ThreadCache:
-    """One thread's splits and matrices, with the keys of the arrays it handed out.
+class _Cache:
+    """Splits (of a process) or matrices (of a thread), with the keys of what it handed out.
 
     An entry goes when it is the least recently used beyond :data:`MAX_ENTRIES`, when the
-    thread's cache is cleared, or (a split) when an array it was made from is
-    garbage-collected.
+    cache is cleared, or (a split) when an array it was made from is garbage-collected.
     """
 
     def __init__(self) -> None:
@@ -137,22 +136,22 @@ class _ThreadCache:
         return entry[1]
 
 
-#: Every thread's cache (for :func:`clear` of all threads).
-_caches: weakref.WeakSet[_ThreadCache] = weakref.WeakSet()
+#: Every cache of this process (for :func:`clear` of all threads and :func:`counts`).
+_caches: weakref.WeakSet[_Cache] = weakref.WeakSet()
 
 
-def _cache() -> _ThreadCache:
+def _cache() -> _Cache:
     """The calling thread's matrices (XGBoost's matrices are not shared between threads)."""
     cache = getattr(_local, "cache", None)
     if cache is None:
-        cache = _local.cache = _ThreadCache()
+        cache = _local.cache = _Cache()
         with _counts_lock:
             _caches.add(cache)
     return cache
 
 
 #: The process's splits: read-only arrays, shared by its threads (one copy per process).
-_splits = _ThreadCache()
+_splits = _Cache()
 _caches.add(_splits)
 
 
@@ -240,7 +239,12 @@ def _fingerprint(obj: Any) -> tuple | None:
 
 
 def split_once(
-    arrays: Sequence[np.ndarray], *, test_size: float, seed: int | None, stratify: bool
+    arrays: Sequence[np.ndarray],
+    *,
+    test_size: float,
+    seed: int | None,
+    stratify: bool,
+    cache: bool = True,
 ) -> list[np.ndarray]:
     """``train_test_split(*arrays)``, computed once per thread for the same data and seed.
 
@@ -254,6 +258,8 @@ def split_once(
         The split's seed; None (a new split every call) is never cached.
     stratify : bool
         Stratify by ``arrays[1]``.
+    cache : bool
+        False: always a fresh (writable) split, as ``train_test_split`` gives it.
 
     Returns
     -------
@@ -271,14 +277,13 @@ def split_once(
             stratify=arrays[1] if stratify else None,
         )
 
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+    if not cache or not isinstance(seed, int | np.integer) or isinstance(seed, bool):
         return fresh()
     prints = [_fingerprint(a) for a in arrays]
     if any(p is None or p == ("none",) for p in prints):
         return fresh()
     key = ("split", tuple(prints), float(test_size), int(seed), bool(stratify))
-    cache = _splits
-    parts = cache.get(key)
+    parts = _splits.get(key)
     if parts is not None:
         _count("split_hits")
         return list(parts)
@@ -287,7 +292,7 @@ def split_once(
     for part in parts:
         part.setflags(write=False)
     made = [(p, ("part", key, i)) for i, p in enumerate(parts)]
-    cache.put(key, tuple(parts), made, sources=arrays)
+    _splits.put(key, tuple(parts), made, sources=arrays)
     return list(parts)
 
 
