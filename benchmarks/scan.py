@@ -14,7 +14,12 @@ parameters; fit on 75 %, ROC AUC on 25 %) are run, interleaved ``--repeats`` tim
     other in this process by the same objective;
 ``optuna_dask``
     Optuna with ``optuna_integration.DaskStorage`` on the same cluster: one study, two
-    ``study.optimize(n_trials=8)`` tasks, the table broadcast-scattered;
+    ``study.optimize(n_trials=8)`` tasks, the table broadcast-scattered, running the very
+    same 16 parameter sets (enqueued as waiting trials before the clock starts; the
+    trials' costs depend on their parameters, by up to +-25 % here);
+``optuna_dask_tpe``
+    the same, but Optuna's TPE sampler proposes its own 16 points (other parameters, so
+    other costs: for information, ``vs_optuna_own_points``);
 ``sequential_plain``, ``optuna_dask_plain``
     the same two with ``reuse=False``: every trial splits the table and bins XGBoost's
     training matrix again, as a loop or an Optuna objective of plain ``fit`` calls does
@@ -26,7 +31,8 @@ Ratios from the medians: ``speedup = sequential / scan`` (target >= 1.9 on 2 cor
 ``vs_optuna = optuna_dask / scan`` (target >= 1.0); both compare the same objective, so
 they measure the orchestration. For information, against plain fits:
 ``speedup_vs_plain_loop = sequential_plain / scan``, ``vs_optuna_plain = optuna_dask_plain
-/ scan``, and ``reuse_gain_sequential = sequential_plain / sequential``.
+/ scan``, and ``reuse_gain_sequential = sequential_plain / sequential``; and
+``vs_optuna_own_points = optuna_dask_tpe / scan``.
 
 Orchestration overhead per trial (target <= 20 ms): for each worker, the time from the
 scan's start to the end of its last trial minus the time its trials spent inside the
@@ -37,7 +43,7 @@ trials``, which adds the tail where one worker waits for the other's last trial;
 ``overhead_vs_sequential_ms_per_trial`` = ``(scan - sequential / workers) / trials``; and
 ``trivial_ms_per_trial``, the wall time per trial of ``--trivial`` trials of a trivial
 objective on the 2 workers. The space varies learning rate, L2, min child weight and gamma
-at a fixed depth of 6, so that the trials cost about the same.
+at a fixed depth of 6, so that the trials cost about the same (within +-25 %).
 
 ``ceiling_two_processes`` is the speedup of two plain forked processes (no Dask) running
 half of the same trials each over the sequential loop, measured back to back: what this
@@ -243,17 +249,42 @@ def _optuna_task(study: Any, n: int, data: Any, trees: int, seed: int, reuse: bo
 
 
 def run_optuna(
-    client: Any, data_future: Any, n: int, trees: int, seed: int, *, reuse: bool = True
+    client: Any,
+    data_future: Any,
+    n: int,
+    trees: int,
+    seed: int,
+    *,
+    reuse: bool = True,
+    params: list[dict[str, float]] | None = None,
 ) -> float:
+    """Seconds for Optuna+DaskStorage to run ``n`` trials in two ``optimize`` tasks.
+
+    With ``params``, the study first gets exactly those parameter sets as waiting trials
+    (``enqueue_trial``, before the clock starts), so it runs the very trials another arm
+    ran; without, its TPE sampler proposes its own.
+    """
     import optuna
     from optuna_integration import DaskStorage
 
+    study = None
+    if params is not None:
+        if len(params) != n:
+            raise ValueError(f"{len(params)} parameter sets for {n} trials")
+        study = optuna.create_study(
+            storage=DaskStorage(client=client),
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+        )
+        for p in params:
+            study.enqueue_trial(p)
     tic = time.perf_counter()
-    study = optuna.create_study(
-        storage=DaskStorage(client=client),
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-    )
+    if study is None:
+        study = optuna.create_study(
+            storage=DaskStorage(client=client),
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+        )
     futures = [
         client.submit(_optuna_task, study, n // 2, data_future, trees, seed, reuse, pure=False)
         for _ in range(2)
@@ -262,6 +293,9 @@ def run_optuna(
     wall = time.perf_counter() - tic
     done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
     assert len(done) == n, len(done)
+    if params is not None:  # the enqueued points, each run once
+        key = sorted(tuple(sorted(p.items())) for p in params)
+        assert sorted(tuple(sorted(t.params.items())) for t in done) == key
     return wall
 
 
@@ -451,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "optuna_dask": [],
         "sequential_plain": [],
         "optuna_dask_plain": [],
+        "optuna_dask_tpe": [],
     }
     overhead_ms: list[float] = []
     overhead_vs_seq_ms: list[float] = []
@@ -472,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
             seq = run_sequential(data, params, args.trees, seed)
             cold(client)
-            opt = run_optuna(client, data_future, args.trials, args.trees, seed)
+            opt = run_optuna(client, data_future, args.trials, args.trees, seed, params=params)
             # like for like with Optuna, which keeps no fitted models
             cold(client)
             bare, _ = run_scan(client, data, args.trials, args.trees, seed, keep_models=False)
@@ -482,7 +517,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             cold(client)
             samples["optuna_dask_plain"].append(
-                run_optuna(client, data_future, args.trials, args.trees, seed, reuse=False)
+                run_optuna(
+                    client, data_future, args.trials, args.trees, seed, reuse=False, params=params
+                )
+            )
+            # Optuna proposing its own points: other parameters, so other costs per trial
+            cold(client)
+            samples["optuna_dask_tpe"].append(
+                run_optuna(client, data_future, args.trials, args.trees, seed)
             )
             samples["scan"].append(wall)
             samples["scan_no_models"].append(bare)
@@ -498,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"repeat {r}: scan {wall:.2f} s, sequential {seq:.2f} s, optuna+dask "
                 f"{opt:.2f} s, scan without models {bare:.2f} s, plain fits: sequential "
                 f"{samples['sequential_plain'][-1]:.2f} s, optuna+dask "
-                f"{samples['optuna_dask_plain'][-1]:.2f} s, "
+                f"{samples['optuna_dask_plain'][-1]:.2f} s, optuna+dask with its own TPE "
+                f"points {samples['optuna_dask_tpe'][-1]:.2f} s, "
                 f"overhead {overhead_ms[-1]:.1f} ms/trial (with tail "
                 f"{overhead_compute_ms[-1]:.1f}, vs sequential {overhead_vs_seq_ms[-1]:.1f}), "
                 f"trivial {trivial_ms[-1]:.1f} ms/trial",
@@ -557,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_no_models": med["sequential"] / med["scan_no_models"],
         "speedup_vs_plain_loop": med["sequential_plain"] / med["scan"],
         "vs_optuna_plain": med["optuna_dask_plain"] / med["scan"],
+        "vs_optuna_own_points": med["optuna_dask_tpe"] / med["scan"],
         "reuse_gain_sequential": med["sequential_plain"] / med["sequential"],
         "vs_optuna_target": VS_OPTUNA_TARGET,
         "overhead_ms_per_trial": statistics.median(overhead_ms),
