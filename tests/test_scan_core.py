@@ -568,3 +568,61 @@ def test_two_scans_at_once_with_the_same_data(tmp_path, client):
     assert len(executions(tmp_path / "log")) == 15
     # both plugins gone: the workers dropped the data
     assert not any(client.run(has_data, data_token(data)).values())
+
+
+def test_shipped_data_serve_several_scans(tmp_path, client):
+    """ship() once: scans use the workers' copy (each worker process receives it once, a
+    restarted worker again), it outlives the scans and goes with release()."""
+    import os
+    import pickle
+
+    from analysis_lib.scan import ship
+    from analysis_lib.scan.shipping import has_data
+
+    def uses_data(params, data):
+        return float(data["big"][params["i"]])
+
+    def grid(name, **kwargs):
+        return scan(uses_data, {"i": Int(0, 7)}, n_trials=8, sampler="grid", seed=0,
+                    store=tmp_path / name, progress=False, **kwargs)  # fmt: skip
+
+    data = {"big": np.arange(200_000, dtype=np.float64) * 2.0, "kind": "shipped"}
+    expected = [2.0 * i for i in range(8)]
+    shipped = ship(data, client=client)
+    try:
+        assert not shipped.released and shipped.token in repr(shipped)
+        first = grid("first", data=shipped)  # the client comes from the handle
+        assert sorted(first.to_dataframe()["value"]) == expected
+        assert sorted(client.run(load_count, shipped.token).values()) == [1, 1]
+        assert all(client.run(has_data, shipped.token).values())  # still there
+
+        pids = client.run(os.getpid)
+        restarted = sorted(pids)[0]
+        client.restart_workers([restarted])
+        client.wait_for_workers(2, timeout=60)
+        new_pids = client.run(os.getpid)
+        assert set(new_pids.values()) != set(pids.values())
+        second = grid("second", data=shipped, client=client)
+        assert sorted(second.to_dataframe()["value"]) == expected
+        assert second.executed == 8
+        # every worker process (the new one too) got the data exactly once
+        assert sorted(client.run(load_count, shipped.token).values()) == [1, 1]
+
+        with (
+            LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as other,
+            Client(other, set_as_default=False) as other_client,
+            pytest.raises(ValueError, match="shipped to the cluster at"),
+        ):
+            grid("other", data=shipped, client=other_client)
+        with pytest.raises(ValueError, match="already shipped"):
+            ship(shipped, client=client)
+        with pytest.raises(TypeError, match="handle"):
+            pickle.dumps(shipped)
+    finally:
+        shipped.release()
+    assert shipped.released
+    assert not any(client.run(has_data, shipped.token).values())
+    with pytest.raises(ValueError, match="released"):
+        grid("late", data=shipped, client=client)
+    with pytest.raises(ValueError, match="data is None"):
+        ship(None, client=client)

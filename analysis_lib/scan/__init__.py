@@ -5,6 +5,7 @@
   random or grid sampler, optional pruning, on any :class:`distributed.Client`;
 - :func:`load_scan` / :class:`ScanResult` -- the trial store as a table, the best trial and
   its fitted model;
+- :func:`ship` -- send a training table to every worker once for several scans;
 - :func:`fit_remote` -- fit one estimator on a (GPU) worker; :func:`fit_xgboost_dask` --
   one XGBoost model trained across the cluster.
 
@@ -31,7 +32,7 @@ from .offload import fit_remote, fit_xgboost_dask
 from .progress import Progress, TqdmProgress, WidgetProgress
 from .result import ScanResult, load_scan
 from .runner import scan
-from .shipping import SharedPath
+from .shipping import SharedPath, ShippedData, ship
 from .space import Categorical, Float, Int, SearchSpace
 from .store import StoreMismatchError, TrialStore
 from .trial import TrialContext, TrialPruned
@@ -44,6 +45,7 @@ __all__ = [
     "ScanResult",
     "SearchSpace",
     "SharedPath",
+    "ShippedData",
     "StoreMismatchError",
     "TqdmProgress",
     "TrialContext",
@@ -54,4 +56,5 @@ __all__ = [
     "fit_xgboost_dask",
     "load_scan",
     "scan",
+    "ship",
 ]

@@ -65,7 +65,7 @@ from .pruning import PruningService
 from .result import ScanResult
 from .reuse import clear as clear_reused
 from .samplers import SAMPLERS, make_pruner, make_sampler
-from .shipping import DataMissingError, DataPlugin, data_token
+from .shipping import DataMissingError, DataPlugin, ShippedData, data_token
 from .space import SearchSpace
 from .store import TrialStore
 from .trial import trial_id
@@ -440,7 +440,10 @@ def scan(
         as ``data``; for estimators ``(X, y)``, ``(X, y, sample_weight)`` or a dict with
         ``X``, ``y`` and optionally ``sample_weight``, ``X_val``, ``y_val``. A
         :class:`SharedPath` is read by each worker process from a shared file system
-        instead (for tables too large to pass through the scheduler).
+        instead (for tables too large to pass through the scheduler). The scan ships the
+        data to the workers and removes them at its end; for several scans of the same
+        data, :func:`~analysis_lib.scan.ship` them once and pass the
+        :class:`~analysis_lib.scan.ShippedData` (then ``client`` defaults to its client).
     direction : {"minimize", "maximize"}, optional
         Default: ``"maximize"`` for estimators (scores), ``"minimize"`` for functions.
     pruner : {None, "median", "successive_halving"} or optuna pruner
@@ -520,6 +523,8 @@ def scan(
         reuse=reuse,
     )
     trial_store = TrialStore(store)
+    if client is None and isinstance(data, ShippedData):
+        client = data.client
     client, close_client = _get_client(client)
     plugin = None
     optuna_level = optuna.logging.get_verbosity()
@@ -546,7 +551,10 @@ def scan(
             history_lag = None
         trial_store.check_meta(meta)
         token = None
-        if data is not None:
+        if isinstance(data, ShippedData):  # already on the workers; stays there
+            data.check(client)
+            token = data.token
+        elif data is not None:
             token = data_token(data)
             plugin = DataPlugin(token, data, name=f"hepml-scan-data-{secrets.token_hex(6)}")
             client.register_plugin(plugin, name=plugin.name)

@@ -13,6 +13,10 @@ For tables too large to pass through the scheduler, give a :class:`SharedPath` (
 a file system every worker sees): the plugin then carries only the path, and each worker
 process reads the file once, on the first trial that needs it.
 
+A scan ships its data when it starts and removes them when it ends. For several scans of
+the same table, :func:`ship` them once: the returned :class:`ShippedData` is given to each
+scan as ``data`` and the workers keep their copy until it is released.
+
 Examples
 --------
 >>> plugin = DataPlugin("tok", {"x": [1, 2]})
@@ -22,6 +26,14 @@ Examples
 >>> plugin.teardown(worker=None)
 >>> has_data("tok")
 False
+>>> from distributed import Client, LocalCluster
+>>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+...     with Client(cluster) as client:
+...         with ship({"x": [1, 2]}, client=client) as table:
+...             held = client.run(has_data, table.token)
+...         gone = client.run(has_data, table.token)
+>>> list(held.values()), list(gone.values()), table.released
+([True], [False], True)
 >>> import os, tempfile
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     path = os.path.join(tmp, "table.pkl")
@@ -35,10 +47,13 @@ False
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
+import secrets
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,9 +65,11 @@ __all__ = [
     "DataMissingError",
     "DataPlugin",
     "SharedPath",
+    "ShippedData",
     "data_token",
     "get_data",
     "load_count",
+    "ship",
 ]
 
 _CACHE: dict[str, Any] = {}
@@ -172,3 +189,105 @@ def get_data(token: str) -> Any:
 def load_count(token: str) -> int:
     """How many times this process received the data named ``token``."""
     return _LOADS[token]
+
+
+def _unregister(client: Any, name: str) -> None:
+    with contextlib.suppress(Exception):  # the client or the cluster may be gone already
+        client.unregister_worker_plugin(name)
+
+
+class ShippedData:
+    """Data that every worker of one cluster keeps for several scans (made by :func:`ship`).
+
+    Give it to :func:`~analysis_lib.scan.scan` as ``data``: the scan's trials use the
+    copy the workers hold instead of the data being shipped again, and the copy stays when
+    the scan ends. Workers that join or restart in the meantime get it too. It goes when
+    :meth:`release` is called, when a ``with`` block around it ends, or when the handle is
+    garbage-collected.
+
+    Attributes
+    ----------
+    token : str
+        The data's name on the workers (:func:`data_token`).
+    scheduler_address : str
+        The cluster the data went to.
+    """
+
+    def __init__(self, client: Any, token: str, name: str) -> None:
+        self.token = token
+        self.client = client
+        self.scheduler_address: str = client.scheduler.address
+        self._name = name
+        self._finalizer = weakref.finalize(self, _unregister, client, name)
+        self._finalizer.atexit = False  # at exit the cluster goes anyway
+
+    @property
+    def released(self) -> bool:
+        """Whether the workers have dropped (or are dropping) the data."""
+        return not self._finalizer.alive
+
+    def release(self) -> None:
+        """Remove the data from the workers (nothing if already released)."""
+        self._finalizer()
+
+    def check(self, client: Any) -> None:
+        """Raise :class:`ValueError` unless ``client``'s cluster holds these data."""
+        if self.released:
+            raise ValueError(f"the shipped data {self.token} were released; ship() them again")
+        address = client.scheduler.address
+        if address != self.scheduler_address:
+            raise ValueError(
+                f"the data {self.token} were shipped to the cluster at "
+                f"{self.scheduler_address}, not to this client's {address}"
+            )
+
+    def __enter__(self) -> ShippedData:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("ShippedData is the client's handle on data held by the workers")
+
+    def __repr__(self) -> str:
+        state = "released" if self.released else "held"
+        return f"ShippedData(token={self.token!r}, cluster={self.scheduler_address!r}, {state})"
+
+
+def ship(data: Any, *, client: Any = None) -> ShippedData:
+    """Send ``data`` to every worker once, for several scans, until released.
+
+    Parameters
+    ----------
+    data : object
+        What :func:`~analysis_lib.scan.scan` takes as ``data``: anything picklable, or a
+        :class:`SharedPath`.
+    client : distributed.Client, optional
+        Default: the current client (:func:`distributed.get_client`).
+
+    Returns
+    -------
+    ShippedData
+        Pass it as ``scan(..., data=...)``; release it (or use ``with``) when done.
+
+    Raises
+    ------
+    ValueError
+        ``data`` is None or already shipped, or there is no client.
+    """
+    if data is None:
+        raise ValueError("nothing to ship: data is None")
+    if isinstance(data, ShippedData):
+        raise ValueError(f"already shipped: {data!r}")
+    if client is None:
+        from distributed import get_client
+
+        try:
+            client = get_client()
+        except ValueError as exc:
+            raise ValueError("ship() needs a Dask client: pass client= or start one") from exc
+    token = data_token(data)
+    name = f"hepml-shipped-data-{token}-{secrets.token_hex(4)}"
+    client.register_plugin(DataPlugin(token, data, name=name), name=name)
+    return ShippedData(client, token, name)
