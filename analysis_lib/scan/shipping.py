@@ -26,14 +26,6 @@ Examples
 >>> plugin.teardown(worker=None)
 >>> has_data("tok")
 False
->>> from distributed import Client, LocalCluster
->>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
-...     with Client(cluster) as client:
-...         with ship({"x": [1, 2]}, client=client) as table:
-...             held = client.run(has_data, table.token)
-...         gone = client.run(has_data, table.token)
->>> list(held.values()), list(gone.values()), table.released
-([True], [False], True)
 >>> import os, tempfile
 >>> with tempfile.TemporaryDirectory() as tmp:
 ...     path = os.path.join(tmp, "table.pkl")
@@ -275,6 +267,17 @@ def ship(data: Any, *, client: Any = None) -> ShippedData:
     ------
     ValueError
         ``data`` is None or already shipped, or there is no client.
+
+    Examples
+    --------
+    >>> from distributed import Client, LocalCluster
+    >>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
+    ...     with Client(cluster) as client:
+    ...         with ship({"x": [1, 2]}, client=client) as table:
+    ...             held = client.run(has_data, table.token)  # a scan takes data=table
+    ...         gone = client.run(has_data, table.token)
+    >>> list(held.values()), list(gone.values()), table.released
+    ([True], [False], True)
     """
     if data is None:
         raise ValueError("nothing to ship: data is None")
