@@ -69,15 +69,24 @@ def test_scan_survives_scancel_of_a_worker_job(slurm, tmp_path):
             jobs = [job.job_id for job in cluster.workers.values()]
             assert len(jobs) == 2
 
+            timer: list[threading.Timer] = []
+
             def cancel_one(record):
-                # after the second finished trial, cancel the job of one worker
+                # after the first finished trial, cancel the job of one worker half a trial
+                # later: mid-trial. (The two workers finish their 1 s trials together, so a
+                # cancel at once could also catch the other worker's just-finished trial
+                # before the client has fetched its result; Dask then runs it again: more
+                # than one re-run, still none recorded twice.)
                 with lock:
                     if cancelled or len(list(log.iterdir())) < 2:
                         return
                     cancelled.append(jobs[0])
-                slurm.run("scancel", jobs[0])
+                    timer.append(threading.Timer(0.5, slurm.run, ("scancel", jobs[0])))
+                    timer[0].start()
 
             result = run_scan(client, store, log, callbacks=[cancel_one])
+            for t in timer:
+                t.join()
             assert cancelled, "the job was never cancelled: the scan ended too early"
             assert jobs[0] not in slurm.job_ids()
 
