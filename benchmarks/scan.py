@@ -269,24 +269,23 @@ def run_optuna(
     import optuna
     from optuna_integration import DaskStorage
 
-    study = None
+    def new_study() -> Any:
+        return optuna.create_study(
+            storage=DaskStorage(client=client),
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+        )
+
     if params is not None:
         if len(params) != n:
             raise ValueError(f"{len(params)} parameter sets for {n} trials")
-        study = optuna.create_study(
-            storage=DaskStorage(client=client),
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-        )
+        study = new_study()
         for p in params:
             study.enqueue_trial(p)
-    tic = time.perf_counter()
-    if study is None:
-        study = optuna.create_study(
-            storage=DaskStorage(client=client),
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed),
-        )
+        tic = time.perf_counter()
+    else:
+        tic = time.perf_counter()
+        study = new_study()
     futures = [
         client.submit(_optuna_task, study, n // 2, data_future, trees, seed, reuse, pure=False)
         for _ in range(2)
@@ -299,6 +298,20 @@ def run_optuna(
         key = sorted(tuple(sorted(p.items())) for p in params)
         assert sorted(tuple(sorted(t.params.items())) for t in done) == key
     return wall
+
+
+def ship_once(client: Any, data: tuple[np.ndarray, np.ndarray]) -> tuple[Any, float]:
+    """``data`` shipped to the workers for every scan, and the milliseconds that took.
+
+    Timed after a tiny ship, which pays the workers' first imports.
+    """
+    from analysis_lib.scan import ship
+
+    X, y = data
+    ship((X[:10], y[:10]), client=client).release()
+    tic = time.perf_counter()
+    shipped = ship(data, client=client)
+    return shipped, 1e3 * (time.perf_counter() - tic)
 
 
 def run_trivial(client: Any, n: int) -> float:
@@ -495,15 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     trivial_ms: list[float] = []
     ship_ms: list[float] = []
     with client_factory() as client:
-        from analysis_lib.scan import ship
-
         data_future = client.scatter(data, broadcast=True)
-        # the table placed on the workers once, for every scan (as Optuna's is scattered);
-        # timed after a tiny one, which pays the workers' first imports
-        ship((X[:10], y[:10]), client=client).release()
-        tic = time.perf_counter()
-        shipped = ship(data, client=client)
-        ship_ms.append(1e3 * (time.perf_counter() - tic))
+        # the table placed on the workers once, for every scan (as Optuna's is scattered)
+        shipped, ms = ship_once(client, data)
+        ship_ms.append(ms)
         # warm up: imports on the workers and here, the first XGBoost fit
         run_scan(client, shipped, 2, args.trees, seed=99)
         run_optuna(client, data_future, 2, args.trees, seed=99)
@@ -570,10 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     defaults_scan: list[float] = []
     defaults_seq: list[float] = []
     with client_factory({}) as client:
-        ship((X[:10], y[:10]), client=client).release()
-        tic = time.perf_counter()
-        shipped = ship(data, client=client)
-        ship_ms.append(1e3 * (time.perf_counter() - tic))
+        shipped, ms = ship_once(client, data)
+        ship_ms.append(ms)
         run_scan(client, shipped, 2, args.trees, seed=99)
         for r in range(args.repeats):
             cold(client)
