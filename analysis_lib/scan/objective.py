@@ -99,8 +99,9 @@ class EstimatorObjective:
     reuse : bool
         For XGBoost's scikit-learn models and the library's
         :class:`~analysis_lib.training.XGBoostClassifier`, make the validation split (with
-        a ``seed``) and the binned training matrix once per worker thread and reuse them in
-        later trials (:mod:`~analysis_lib.scan.reuse`); the fitted models are the same.
+        a ``seed``; once per worker process) and the binned training matrix (once per worker
+        thread) and reuse them in later trials (:mod:`~analysis_lib.scan.reuse`); the
+        fitted models are the same.
     """
 
     def __init__(

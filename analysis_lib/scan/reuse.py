@@ -1,4 +1,4 @@
-"""What the trials of an XGBoost scan derive from the same data, made once per worker thread.
+"""What the trials of an XGBoost scan derive from the same data, made once per worker.
 
 Every trial of an estimator scan splits the same table into a training and a validation
 part and, for an XGBoost model, bins the training part into a ``QuantileDMatrix`` before
@@ -246,7 +246,7 @@ def split_once(
     stratify: bool,
     cache: bool = True,
 ) -> list[np.ndarray]:
-    """``train_test_split(*arrays)``, computed once per thread for the same data and seed.
+    """``train_test_split(*arrays)``, computed once per process for the same data and seed.
 
     Parameters
     ----------
