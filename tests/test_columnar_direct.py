@@ -118,6 +118,24 @@ def test_open_tree_caches_per_file_and_notices_a_replaced_file(tmp_path):
     assert len(direct_module._cache()) == 0
 
 
+@pytest.mark.parametrize("kept_by", ["prepare_fileset", "open_tree"])
+def test_open_files_keep_no_chunk_arrays(sample, kept_by):
+    # each chunk is read once: uproot's default array cache would keep up to 100 MB of the
+    # read arrays per open file (up to MAX_OPEN_FILES files per thread) for nothing
+    close_trees()
+    try:
+        if kept_by == "prepare_fileset":  # the iterative executor's files
+            prepare_fileset([sample], keep_open=True)
+        tree = open_tree(str(sample), "Events")  # a worker's files
+        for start in (0, 900):
+            chunk = read_inputs(tree, entry_start=start, entry_stop=start + 900)
+            assert len(chunk) == 900
+        cache = tree.file.array_cache
+        assert cache is None or len(cache) == 0, f"{len(cache)} arrays kept by {kept_by}"
+    finally:
+        close_trees()
+
+
 def test_event_selection_is_a_packed_selection():
     rng = np.random.default_rng(3)
     cuts = {name: rng.random(1000) < 0.6 for name in ("a", "b", "c", "d")}

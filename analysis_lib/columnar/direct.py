@@ -72,7 +72,9 @@ def open_tree(
         The file's UUID as coffea gives it: a cached file with another UUID (the file was
         replaced since) is closed and the file opened again.
     **uproot_options
-        Passed to :func:`uproot.open` when the file is opened.
+        Passed to :func:`uproot.open` when the file is opened. ``array_cache`` defaults
+        to None: a run reads each chunk once, and uproot's default cache would keep up
+        to 100 MB of read arrays per open file.
     """
     cache = _cache()
     key = (filename, treename)
@@ -84,7 +86,7 @@ def open_tree(
             return tree
         del cache[key]
         file.close()
-    file = uproot.open(filename, **uproot_options)
+    file = uproot.open(filename, **{"array_cache": None, **uproot_options})
     try:
         if fileuuid and str(file.file.uuid) != str(uuid_module.UUID(fileuuid)):
             raise OSError(f"{filename}: the file changed (UUID {file.file.uuid}, not {fileuuid})")

@@ -228,7 +228,8 @@ def inspect_file(
     With ``keep_open`` the open file and its parsed ``Events`` tree stay in this thread's
     cache of :func:`~analysis_lib.columnar.direct.open_tree`, so processing the file in
     this thread does not open and parse it again (close them with
-    :func:`~analysis_lib.columnar.direct.close_trees`).
+    :func:`~analysis_lib.columnar.direct.close_trees`). Like the files ``open_tree``
+    opens, it keeps no array cache: the chunks are read once.
 
     Raises
     ------
@@ -240,7 +241,7 @@ def inspect_file(
     path = os.fspath(path)
     info = read_info(path)
     try:
-        file = uproot.open(path)
+        file = uproot.open(path, array_cache=None)
     except FileNotFoundError as exc:
         raise BadInputError(path, "no such file") from exc
     except Exception as exc:
