@@ -30,8 +30,10 @@ reaches every arm:
     the pipeline with the whole file as one chunk;
 ``features_parallel`` (informational)
     the same on a local Dask cluster of ``--workers`` processes (default: the CPU count),
-    which is how the pipeline runs by default. This uses more cores than ``raw``, so it is
-    reported but not used for the target.
+    made as a run given no cluster makes it
+    (:func:`analysis_lib.compute.local_cluster`), which is how the pipeline runs
+    by default. This uses more cores than ``raw``, so it is reported but not used for the
+    target.
 
 ``features_ratio = rate(features) / rate(raw)`` from the medians (target ≥ 0.8); the ratio of
 the fastest samples (``features_best``) and the median of the per-repeat ratios
@@ -332,17 +334,11 @@ def main(argv: list[str] | None = None) -> int:
 
         parallel_s: list[float] = []
         if not args.no_parallel:
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
-            with (
-                LocalCluster(
-                    n_workers=args.workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                ) as cluster,
-                Client(cluster) as client,
-            ):
+            from analysis_lib.compute import local_cluster
+
+            with local_cluster(args.workers) as cluster, Client(cluster) as client:
                 pipeline(path, processor, client=client, chunksize=args.chunksize)
                 for _ in range(args.repeats):
                     parallel_s.append(

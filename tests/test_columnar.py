@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from pathlib import Path
 
 import awkward as ak
+import dask
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -33,6 +35,8 @@ from analysis_lib.columnar import (
 )
 from analysis_lib.columnar import output as output_module
 from analysis_lib.columnar import processor as processor_module
+from analysis_lib.columnar import runner as runner_module
+from analysis_lib.compute.config import CONFIG_KEY
 
 #: Medium DeepJet working point, written out here so the reference is independent of
 #: the library's constant.
@@ -640,6 +644,32 @@ def test_dask_worker_processes(samples, full_run, tmp_path):
     assert dask_result.table("zprime", "jes_up").equals(result.tables["zprime"]["jes_up"])
     assert (tmp_path / "zprime" / "jes_up.parquet").is_file()
     assert not (tmp_path / ".checkpoints").exists()  # used by the workers, then removed
+
+
+@pytest.mark.slow
+def test_a_run_given_no_cluster_makes_the_sessions_local_one(samples, full_run, monkeypatch):
+    # the session's cores and memory and the site's Dask settings, among them glibc's
+    # allocator settings in the workers (with Dask's own, each chunk faulted its memory in
+    # anew: 30 % slower)
+    monkeypatch.setenv("HEPML_CORES", "1")
+    monkeypatch.setenv("HEPML_MEMORY", "2G")
+    site = dask.config.get(f"{CONFIG_KEY}.dask-config")
+    wanted = str(site["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"])
+    executor, close = runner_module.make_executor("dask", progress=False)
+    try:
+        client = executor.client
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        workers = client.scheduler_info()["workers"].values()
+        assert list(trim.values()) == [wanted]  # one worker: the session's one core
+        assert [w["memory_limit"] for w in workers] == [2 * 2**30]
+    finally:
+        close()
+    assert executor.client.status == "closed"
+    result, _ = full_run
+    own = run_columnar(
+        [samples["zprime"]], executor="dask", workers=2, progress=False, chunksize=700
+    )
+    assert own.table("zprime", "jes_up").equals(result.tables["zprime"]["jes_up"])
 
 
 def test_feature_extraction_mode_keeps_every_event(samples):

@@ -6,7 +6,13 @@ import os
 
 import pytest
 
-from analysis_lib.compute import ComputeConfigError, LocalCluster, connect, make_cluster
+from analysis_lib.compute import (
+    ComputeConfigError,
+    LocalCluster,
+    connect,
+    local_cluster,
+    make_cluster,
+)
 from analysis_lib.compute.gpus import visible_gpus
 
 
@@ -21,6 +27,26 @@ def test_session_choices_size_the_local_cluster():
         assert client.submit(sum, [1, 2]).result(timeout=30) == 3
         cluster = client.owned_cluster
     assert cluster.status.name == "closed"
+
+
+def test_local_cluster_of_library_calls():
+    # what run_columnar and scan start when given no client: inside a hub session its
+    # cores and memory, outside one this machine's, and the site's Dask settings in both
+    import psutil
+
+    with local_cluster(environ={"HEPML_CORES": "1", "HEPML_MEMORY": "1G"}) as cluster:
+        assert [w.memory_manager.memory_limit for w in cluster.workers.values()] == [2**30]
+        assert cluster.dask_config, "the site's Dask settings"
+    outside = local_cluster(environ={})
+    try:
+        workers = list(outside.workers.values())
+        assert len(workers) == (os.cpu_count() or 1)
+        total = psutil.virtual_memory().total
+        assert {w.memory_manager.memory_limit for w in workers} == {total // len(workers)}
+    finally:
+        outside.close()
+    with local_cluster(3, environ={"HEPML_CORES": "1", "HEPML_MEMORY": "3G"}) as cluster:
+        assert [w.memory_manager.memory_limit for w in cluster.workers.values()] == [2**30] * 3
 
 
 def _visible_devices() -> str:

@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: the Dask scheduler given, else a local Dask cluster (default)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler to connect to")
-    p.add_argument("--workers", type=int, help="workers of a local cluster (default: CPUs)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="workers of a local cluster (default: the session's cores, else CPUs)",
+    )
     p.add_argument(
         "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
     )

@@ -12,7 +12,8 @@ calls:
    :class:`~analysis_lib.columnar.direct.DirectRunner`: each chunk's branches are read
    straight from the open tree, without building NanoEvents) on the chosen executor, with
    coffea's progress bar. ``executor="auto"`` uses the Dask ``client`` given, else the
-   current default Dask client, else a new local Dask cluster (closed afterwards); ``"futures"`` and
+   current default Dask client, else a new local Dask cluster
+   (:func:`analysis_lib.compute.local_cluster`, closed afterwards); ``"futures"`` and
    ``"iterative"`` use coffea's process pool and the current process. Dask runs go through
    :class:`ClientExecutor` (each chunk a plain task, so chunks spread over the workers).
    A chunk whose baskets cannot be read (a corrupt file) is reported like a bad file: with
@@ -151,15 +152,16 @@ def make_executor(
             client = None
     if client is not None:
         return _dask_executor(client, progress), lambda: None
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=workers or os.cpu_count() or 1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-    )
-    own_client = Client(cluster)
+    from analysis_lib.compute import local_cluster
+
+    cluster = local_cluster(workers)
+    try:
+        own_client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
 
     def close() -> None:
         own_client.close()
@@ -292,7 +294,8 @@ def run_columnar(
     client : distributed.Client, optional
         A Dask client of any cluster.
     workers : int, optional
-        Workers of a new local cluster or process pool (default: CPU count).
+        Workers of a new local cluster (default: the session's cores, see
+        :func:`analysis_lib.compute.local_cluster`) or process pool (default: CPU count).
     chunksize : int
         Events per chunk.
     maxchunks : int, optional

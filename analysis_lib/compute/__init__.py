@@ -45,6 +45,7 @@ _EXPORTS = {
     "EnvironmentSkewError": "errors",
     "SessionClient": "factory",
     "connect": "factory",
+    "local_cluster": "factory",
     "make_cluster": "factory",
     "visible_gpus": "gpus",
     "HTCondorCluster": "jobqueue",
@@ -64,7 +65,7 @@ _EXPORTS = {
 if TYPE_CHECKING:  # pragma: no cover
     from .config import CONFIG_KEY, ClusterSettings, resolve_settings
     from .errors import ComputeConfigError, EnvironmentSkewError
-    from .factory import SessionClient, connect, make_cluster
+    from .factory import SessionClient, connect, local_cluster, make_cluster
     from .gpus import visible_gpus
     from .jobqueue import HTCondorCluster, PBSCluster, SLURMCluster
     from .local import LocalCluster
@@ -101,6 +102,7 @@ __all__ = [
     "SessionClient",
     "TemporaryTLS",
     "connect",
+    "local_cluster",
     "make_cluster",
     "parse_memory",
     "refusals",

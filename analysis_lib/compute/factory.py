@@ -1,5 +1,9 @@
 """One factory for every backend: :func:`make_cluster` and :func:`connect`.
 
+:func:`local_cluster` is the local cluster that library calls given no client start
+(``run_columnar``, ``scan``): ``make_cluster("local")`` with this machine's CPUs and memory
+outside a hub session.
+
 The backend and worker size come from the site configuration and the session's spawn form
 (:mod:`analysis_lib.compute.config`); keyword arguments override both. Every cluster gets
 the environment-parity check (:mod:`analysis_lib.compute.parity`) before its first worker
@@ -34,10 +38,10 @@ from analysis_lib.compute.gpus import visible_gpu_ids
 from analysis_lib.compute.jobqueue import HTCondorCluster, PBSCluster, SLURMCluster
 from analysis_lib.compute.local import LocalCluster
 from analysis_lib.compute.parity import PARITY_TOPIC, EnvironmentParity
-from analysis_lib.compute.resources import format_memory
+from analysis_lib.compute.resources import format_memory, session_resources
 from analysis_lib.compute.tls import TemporaryTLS
 
-__all__ = ["SessionClient", "connect", "make_cluster"]
+__all__ = ["SessionClient", "connect", "local_cluster", "make_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +178,46 @@ def make_cluster(
     if settings.backend in _JOBQUEUE:
         return _batch(settings)
     return _remote(settings)
+
+
+def local_cluster(
+    workers: int | None = None, *, environ: Mapping[str, str] | None = None
+) -> LocalCluster:
+    """The local cluster a library call starts when it is given no Dask client.
+
+    :func:`make_cluster` ``("local")``: the session's cores and memory and the site's Dask
+    settings, among them glibc's allocator settings for the workers (with Dask's own,
+    ``MALLOC_TRIM_THRESHOLD_=65536``, a columnar run over 4 files of 300 000 events on 2
+    workers took 1.65-1.68 s instead of 1.14-1.25 s: each chunk's arrays were mapped and
+    faulted in anew). Outside a hub session (no ``HEPML_CORES``, ``HEPML_MEMORY``) it
+    takes this machine's CPUs and memory, as :class:`distributed.LocalCluster` does.
+
+    Parameters
+    ----------
+    workers
+        Worker processes (default: one per core of the session, else per CPU).
+    environ
+        Where to read the session's ``HEPML_*`` choices (default ``os.environ``).
+
+    Examples
+    --------
+    >>> cluster = local_cluster(1, environ={"HEPML_MEMORY": "1G"})
+    >>> [w.memory_manager.memory_limit for w in cluster.workers.values()]
+    [1073741824]
+    >>> cluster.close()
+    """
+    import psutil
+
+    env = os.environ if environ is None else environ
+    session = session_resources(env)
+    overrides: dict[str, Any] = {}
+    if workers:
+        overrides["n_workers"] = workers
+    if session.cores is None:
+        overrides["cores"] = workers or os.cpu_count() or 1
+    if session.memory is None:
+        overrides["memory"] = psutil.virtual_memory().total
+    return make_cluster("local", environ=env, **overrides)
 
 
 class SessionClient(Client):

@@ -116,15 +116,25 @@ def _describe(value: Any) -> Any:
 
 
 def _get_client(client: Any) -> tuple[Any, Callable[[], None]]:
-    """The given client, the current one, or a new local cluster (closed at the end)."""
+    """The given client, the current one, or a new local cluster (closed at the end).
+
+    The new cluster is :func:`analysis_lib.compute.local_cluster`: the session's cores and
+    the site's Dask settings.
+    """
     if client is not None:
         return client, lambda: None
-    from distributed import Client, LocalCluster, get_client
+    from distributed import Client, get_client
+
+    from analysis_lib.compute import local_cluster
 
     with contextlib.suppress(ValueError):
         return get_client(), lambda: None
-    cluster = LocalCluster(threads_per_worker=1, dashboard_address=":0")
-    new = Client(cluster)
+    cluster = local_cluster()
+    try:
+        new = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
 
     def close() -> None:
         new.close()
@@ -434,7 +444,9 @@ def scan(
     seed : int, optional
         Seeds the sampler (and the validation split of estimator scans).
     client : distributed.Client, optional
-        Default: the current client, else a new :class:`~distributed.LocalCluster`.
+        Default: the current client, else a new local cluster
+        (:func:`analysis_lib.compute.local_cluster`: the session's cores, the site's Dask
+        settings), closed when the scan ends.
     data : object, optional
         Shipped once to every worker (also to restarted ones) and passed to the objective
         as ``data``; for estimators ``(X, y)``, ``(X, y, sample_weight)`` or a dict with
