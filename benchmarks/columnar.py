@@ -192,6 +192,8 @@ def arm_sampler(
     """A function that times one run of the arm ``name`` (one of :data:`ARMS`)."""
     from analysis_lib.columnar import SemileptonicProcessor
 
+    if name not in ARMS:
+        raise ValueError(f"unknown arm {name!r} (known: {', '.join(ARMS)})")
     if name == "raw_chunked":
         return lambda: raw_read(path, branches, ranges)
     if name == "raw_whole":
@@ -199,8 +201,6 @@ def arm_sampler(
     btag_branch = SemileptonicProcessor().btag_branch
     if name == "read_only":
         return lambda: read_only(path, chunksize, btag_branch)
-    if name not in ARMS:
-        raise ValueError(f"unknown arm {name!r} (known: {', '.join(ARMS)})")
     processor = SemileptonicProcessor(
         variations=variations, fast_read=name != "features_nanoevents"
     )
@@ -245,8 +245,12 @@ class ArmProcesses:
             child.close()
             self._conns[name] = parent
             self._procs.append(proc)
-        for name in names:
-            self._receive(name, "ready")
+        try:
+            for name in names:
+                self._receive(name, "ready")
+        except BaseException:
+            self.close()
+            raise
 
     def _receive(self, name: str, kind: str) -> Any:
         try:
