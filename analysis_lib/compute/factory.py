@@ -188,7 +188,7 @@ def local_cluster(
     :func:`make_cluster` ``("local")``: the session's cores and memory and the site's Dask
     settings, among them glibc's allocator settings for the workers (with Dask's own,
     ``MALLOC_TRIM_THRESHOLD_=65536``, a columnar run over 4 files of 300 000 events on 2
-    workers took 1.65-1.68 s instead of 1.14-1.25 s: each chunk's arrays were mapped and
+    workers took 1.65-1.78 s instead of 1.14-1.25 s: each chunk's arrays were mapped and
     faulted in anew). Outside a hub session (no ``HEPML_CORES``, ``HEPML_MEMORY``) it
     takes this machine's CPUs and memory, as :class:`distributed.LocalCluster` does.
 
