@@ -4,7 +4,8 @@
 calls:
 
 1. **Check the inputs** (:func:`~analysis_lib.columnar.samples.prepare_fileset`): every file
-   is opened once; a missing, truncated or non-ROOT file raises
+   is opened once (on Dask by the workers, all at once); a missing, truncated or non-ROOT
+   file raises
    :class:`~analysis_lib.columnar.errors.BadInputError` naming it — or, with
    ``skip_bad_files=True``, is left out and reported at the end. A missing branch raises
    :class:`~analysis_lib.columnar.errors.MissingBranchError` listing what the file has.
@@ -324,57 +325,26 @@ def run_columnar(
     """
     started = time.perf_counter()
     processor = processor or SemileptonicProcessor()
-    # with the iterative executor the files stay open for the chunks (processed in this
-    # thread): they are not opened and parsed a second time
-    prepared = prepare_fileset(
-        fileset,
-        btag_branch=processor.btag_branch,
-        skip_bad_files=skip_bad_files,
-        keep_open=processor.fast_read and executor == "iterative",
-    )
+    ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
     try:
-        output = Path(output) if output is not None else None
-        if output is not None:
-            output.mkdir(parents=True, exist_ok=True)
-            remove_temporaries(output)
-        if checkpoint_dir is None and output is not None:
-            checkpoint_dir = output / ".checkpoints"
-        checkpointer = None
-        if checkpoint_dir is not None:
-            checkpointer = AtomicCheckpointer(
-                os.fspath(checkpoint_dir), fingerprint=processor.fingerprint()
+        # on Dask the files are inspected by the workers, all at once; with the iterative
+        # executor they stay open for the chunks (processed in this thread), so that they
+        # are not opened and parsed a second time
+        prepared = prepare_fileset(
+            fileset,
+            btag_branch=processor.btag_branch,
+            skip_bad_files=skip_bad_files,
+            keep_open=processor.fast_read and executor == "iterative",
+            client=getattr(ex, "client", None),
+        )
+        try:
+            records, resumed, checkpointer = _process(
+                processor, prepared, ex, output, checkpoint_dir, chunksize, maxchunks, progress
             )
-        resumed = checkpointer.count() if checkpointer is not None else 0
-
-        records: list[dict] = []
-        fileset_dict = prepared.coffea_fileset()
-        if fileset_dict:
-            proc = _copy_with(processor, record_bad_input=True)
-            ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
-            try:
-                runner = DirectRunner(
-                    executor=ex,
-                    chunksize=chunksize,
-                    maxchunks=maxchunks,
-                    schema=EventsSchema,
-                    metadata_cache=prepared.metadata_cache(),
-                    checkpointer=checkpointer,
-                )
-                with warnings.catch_warnings(), _progress_display(progress):
-                    # the NanoAOD schema's notes about branches it derives itself
-                    warnings.filterwarnings("ignore", message="Missing cross-reference")
-                    warnings.filterwarnings("ignore", message="Branch .* already exists")
-                    out = runner(fileset_dict, proc, treename="Events")
-            except Exception as exc:
-                inner = _columnar_error(exc)
-                if inner is not None:
-                    raise inner from exc
-                raise
-            finally:
-                close()
-            records = list(out.get("chunks", []))
+        finally:
+            close_trees()
     finally:
-        close_trees()
+        close()
 
     result = _assemble(processor, prepared, records, skip_bad_files=skip_bad_files)
     result.timing.update(
@@ -386,12 +356,63 @@ def run_columnar(
             "inference_s": float(sum(r["timing"].get("inference_s", 0.0) for r in records)),
         }
     )
+    output = Path(output) if output is not None else None
     if output is not None:
         _write(result, output)
         if checkpointer is not None and not keep_checkpoints:
             checkpointer.clear()
     result.timing["wall_s"] = time.perf_counter() - started
     return result
+
+
+def _process(
+    processor: SemileptonicProcessor,
+    prepared: PreparedFileset,
+    ex: Any,
+    output: str | os.PathLike | None,
+    checkpoint_dir: str | os.PathLike | None,
+    chunksize: int,
+    maxchunks: int | None,
+    progress: bool,
+) -> tuple[list[dict], int, AtomicCheckpointer | None]:
+    """Run the chunks of ``prepared`` on ``ex``: their records, the chunks resumed."""
+    output = Path(output) if output is not None else None
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(output)
+    if checkpoint_dir is None and output is not None:
+        checkpoint_dir = output / ".checkpoints"
+    checkpointer = None
+    if checkpoint_dir is not None:
+        checkpointer = AtomicCheckpointer(
+            os.fspath(checkpoint_dir), fingerprint=processor.fingerprint()
+        )
+    resumed = checkpointer.count() if checkpointer is not None else 0
+    fileset_dict = prepared.coffea_fileset()
+    if not fileset_dict:
+        return [], resumed, checkpointer
+    runner = DirectRunner(
+        executor=ex,
+        chunksize=chunksize,
+        maxchunks=maxchunks,
+        schema=EventsSchema,
+        metadata_cache=prepared.metadata_cache(),
+        checkpointer=checkpointer,
+    )
+    try:
+        with warnings.catch_warnings(), _progress_display(progress):
+            # the NanoAOD schema's notes about branches it derives itself
+            warnings.filterwarnings("ignore", message="Missing cross-reference")
+            warnings.filterwarnings("ignore", message="Branch .* already exists")
+            out = runner(
+                fileset_dict, _copy_with(processor, record_bad_input=True), treename="Events"
+            )
+    except Exception as exc:
+        inner = _columnar_error(exc)
+        if inner is not None:
+            raise inner from exc
+        raise
+    return list(out.get("chunks", [])), resumed, checkpointer
 
 
 def _copy_with(processor: SemileptonicProcessor, **changes) -> SemileptonicProcessor:

@@ -297,6 +297,7 @@ def prepare_fileset(
     btag_branch: str = DEFAULT_BTAG_BRANCH,
     skip_bad_files: bool = False,
     keep_open: bool = False,
+    client: Any = None,
 ) -> PreparedFileset:
     """Inspect every file and group them into samples.
 
@@ -311,6 +312,10 @@ def prepare_fileset(
         always an error (a configuration problem, not a bad file).
     keep_open : bool
         Keep the files open for processing in this thread (see :func:`inspect_file`).
+    client : distributed.Client, optional
+        Inspect the files on this Dask client's workers, all at once, instead of one after
+        the other here: opening a file parses its ``Events`` tree, ~0.3 s for a real
+        NanoAOD file with its ~1500 branches. (``keep_open`` does not apply then.)
 
     Raises
     ------
@@ -324,8 +329,30 @@ def prepare_fileset(
         raise ValueError("no input files")
     samples: dict[str, Sample] = {}
     bad: dict[str, str] = {}
+    jobs = [(name, path) for name, paths in groups.items() for path in paths]
+    if client is not None:
+        futures = client.map(
+            _inspect_or_error,
+            [path for _, path in jobs],
+            [name for name, _ in jobs],
+            btag_branch=btag_branch,
+            pure=False,
+        )
+        outcomes = iter(client.gather(futures))
+    else:
+        outcomes = (
+            _inspect_or_error(path, name, btag_branch=btag_branch, keep_open=keep_open)
+            for name, path in jobs
+        )
     try:
-        _inspect_groups(groups, samples, bad, btag_branch, skip_bad_files, keep_open)
+        for (name, path), outcome in zip(jobs, outcomes, strict=True):
+            sample = samples.setdefault(name, Sample(name))
+            if isinstance(outcome, InputFile):
+                sample.files.append(outcome)
+            elif isinstance(outcome, MissingBranchError) or not skip_bad_files:
+                raise outcome
+            else:
+                bad[path] = sample.bad[path] = str(outcome)
     except BaseException:
         if keep_open:
             close_trees()
@@ -333,24 +360,11 @@ def prepare_fileset(
     return PreparedFileset(samples=samples, bad_files=bad)
 
 
-def _inspect_groups(
-    groups: dict[str, list[str]],
-    samples: dict[str, Sample],
-    bad: dict[str, str],
-    btag_branch: str,
-    skip_bad_files: bool,
-    keep_open: bool,
-) -> None:
-    for name, paths in groups.items():
-        sample = samples.setdefault(name, Sample(name))
-        for path in paths:
-            try:
-                sample.files.append(
-                    inspect_file(path, sample=name, btag_branch=btag_branch, keep_open=keep_open)
-                )
-            except MissingBranchError:
-                raise
-            except BadInputError as exc:
-                if not skip_bad_files:
-                    raise
-                bad[path] = sample.bad[path] = str(exc)
+def _inspect_or_error(
+    path: str, sample: str, *, btag_branch: str, keep_open: bool = False
+) -> InputFile | BadInputError | MissingBranchError:
+    """:func:`inspect_file` with its input errors returned, not raised (so a map goes on)."""
+    try:
+        return inspect_file(path, sample=sample, btag_branch=btag_branch, keep_open=keep_open)
+    except (BadInputError, MissingBranchError) as exc:
+        return exc
