@@ -670,7 +670,6 @@ def test_dask_workers_inspect_the_files(samples, full_run, tmp_path):
             )
         inspected = [t for t in stream.data if str(t["key"]).startswith("_inspect_or_error")]
         assert len(inspected) == 2, [t["key"] for t in stream.data]
-        assert {t["worker"] for t in stream.data} <= set(client.scheduler_info()["workers"])
         assert list(result.bad_files) == [str(truncated)]
         assert "truncated" in result.bad_files[str(truncated)]
         for variation in ("nominal", "jes_up"):
