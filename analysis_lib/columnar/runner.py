@@ -325,6 +325,7 @@ def run_columnar(
     """
     started = time.perf_counter()
     processor = processor or SemileptonicProcessor()
+    output = Path(output) if output is not None else None
     ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
     try:
         # on Dask the files are inspected by the workers, all at once; with the iterative
@@ -356,7 +357,6 @@ def run_columnar(
             "inference_s": float(sum(r["timing"].get("inference_s", 0.0) for r in records)),
         }
     )
-    output = Path(output) if output is not None else None
     if output is not None:
         _write(result, output)
         if checkpointer is not None and not keep_checkpoints:
@@ -369,14 +369,13 @@ def _process(
     processor: SemileptonicProcessor,
     prepared: PreparedFileset,
     ex: Any,
-    output: str | os.PathLike | None,
+    output: Path | None,
     checkpoint_dir: str | os.PathLike | None,
     chunksize: int,
     maxchunks: int | None,
     progress: bool,
 ) -> tuple[list[dict], int, AtomicCheckpointer | None]:
     """Run the chunks of ``prepared`` on ``ex``: their records, the chunks resumed."""
-    output = Path(output) if output is not None else None
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         remove_temporaries(output)
