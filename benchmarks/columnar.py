@@ -1,11 +1,14 @@
 """Columnar pipeline throughput against its baselines, on the same machine, in one run.
 
 The benchmark writes a synthetic NanoAOD-like file (``tests/columnar_samples.py``, default
-300 000 events, uproot's default compression) and measures, ``--repeats`` times each, the
-arms below. Each of the first six runs in a process of its own (:class:`ArmProcesses`),
-warmed up there, so that no arm runs on the memory another arm just freed; the processes
-take turns, one sample at a time, so that a change of the machine's speed during the run
-reaches every arm:
+300 000 events, uproot's default compression) and measures the arms below. Each of the
+first six runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
+arm runs on the memory another arm just freed; the processes take turns, one sample at a
+time, so that a change of the machine's speed during the run reaches every arm. A process
+keeps a speed of its own from sample to sample (four processes of the raw read sampled in
+turns: medians 0.326, 0.327, 0.328 and 0.352 s), so this is done in ``--rounds`` rounds
+(default 3), each with fresh processes and ``--repeats`` samples per arm (default 5), and
+the medians are over all samples of all rounds:
 
 ``raw``
     a plain uproot read of exactly the branches the pipeline reads
@@ -54,7 +57,7 @@ runs the arm twice before it is timed (imports, numba's compiled loops, the page
 Run it on a quiet machine::
 
     .venv/bin/python -m benchmarks.columnar
-    .venv/bin/python -m benchmarks.columnar --events 200000 --repeats 7 --workers 2
+    .venv/bin/python -m benchmarks.columnar --events 200000 --rounds 2 --repeats 7 --workers 2
 """
 
 from __future__ import annotations
@@ -294,7 +297,15 @@ def matrices(result, features: list[str], variations: list[str]) -> list[np.ndar
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="samples per arm and round (default 5)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds, each with fresh processes for the arms (default 3)",
+    )
     parser.add_argument("--chunksize", type=int, default=100_000)
     parser.add_argument("--variations", default="jes_up,jes_down")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -329,12 +340,18 @@ def main(argv: list[str] | None = None) -> int:
         assert warm.timing["n_chunks"] == len(ranges), "the raw read's chunks differ"
 
         samples: dict[str, list[float]] = {name: [] for name in ARMS}
-        with ArmProcesses(
-            ARMS, path, branches, ranges, args.chunksize, args.events, variations
-        ) as arms:
-            for _ in range(args.repeats):
-                for name in ARMS:
-                    samples[name].append(arms.sample(name))
+        round_medians: dict[str, list[float]] = {name: [] for name in ARMS}
+        for _ in range(args.rounds):
+            with ArmProcesses(
+                ARMS, path, branches, ranges, args.chunksize, args.events, variations
+            ) as arms:
+                this_round: dict[str, list[float]] = {name: [] for name in ARMS}
+                for _ in range(args.repeats):
+                    for name in ARMS:
+                        this_round[name].append(arms.sample(name))
+            for name in ARMS:
+                samples[name] += this_round[name]
+                round_medians[name].append(statistics.median(this_round[name]))
 
         parallel_s: list[float] = []
         if not args.no_parallel:
@@ -344,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with local_cluster(args.workers) as cluster, Client(cluster) as client:
                 pipeline(path, processor, client=client, chunksize=args.chunksize)
-                for _ in range(args.repeats):
+                for _ in range(args.repeats * args.rounds):
                     parallel_s.append(
                         pipeline(path, processor, client=client, chunksize=args.chunksize)[0]
                     )
@@ -362,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline(path, scored, **kwargs)  # warm up
         inproc_s, bare_s, inplace_s = [], [], []
         max_diff = 0.0
-        for _ in range(args.repeats):
+        for _ in range(args.repeats * args.rounds):
             _, result = pipeline(path, scored, **kwargs)
             inproc_s.append(result.timing["inference_s"])
             mats = matrices(result, features, all_variations)
@@ -390,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "events": args.events,
             "repeats": args.repeats,
+            "rounds": args.rounds,
             "chunksize": args.chunksize,
             "chunks": ranges,
             "variations": all_variations,
@@ -397,12 +415,17 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "trees": args.trees,
             "generation_s": generation_s,
-            "isolation": f"one process per arm: {', '.join(ARMS)}",
+            "isolation": (
+                f"one process per arm and round, {args.rounds} rounds: {', '.join(ARMS)}"
+            ),
         },
         "machine": {**machine_info(), "versions": code_version()},
         "rows": n_rows,
         "seconds": {
-            **{k: {"samples": v, **_summary(v)} for k, v in samples.items()},
+            **{
+                k: {"samples": v, "round_medians": round_medians[k], **_summary(v)}
+                for k, v in samples.items()
+            },
             "inference_in_processor": {"samples": inproc_s, **_summary(inproc_s)},
             "bare_predict": {"samples": bare_s, **_summary(bare_s)},
             "bare_inplace_predict": {"samples": inplace_s, **_summary(inplace_s)},
@@ -445,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     def line(label: str, seconds: float, extra: str = "") -> None:
         print(f"  {label:36s} {seconds:8.3f} s  {args.events / seconds / 1e6:6.3f} MHz  {extra}")
 
-    print(f"columnar benchmark: {args.events} events, {args.repeats} repeats, medians")
+    print(
+        f"columnar benchmark: {args.events} events, {args.rounds} rounds of fresh processes, "
+        f"{args.repeats} repeats each, medians"
+    )
     line("raw uproot read, pipeline's chunks", med["raw_chunked"])
     line("raw uproot read, whole file", med["raw_whole"], f"(baseline: {raw_kind})")
     line("read-only Runner (the floor)", med["read_only"], f"ratio {r['read_only']:.2f}")
