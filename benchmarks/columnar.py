@@ -15,8 +15,9 @@ the medians are over all samples of all rounds:
     (:func:`analysis_lib.columnar.inputs.input_branches`) into awkward arrays — fresh file
     handle, no array cache, one thread — in two ways: ``raw_chunked``, the pipeline's
     chunks (``tree.arrays(entry_start=..., entry_stop=...)`` per chunk of ``--chunksize``,
-    split the way coffea splits the file), and ``raw_whole``, one ``tree.arrays`` call
-    for the whole file. The baseline is the faster of the two medians;
+    cut as the pipeline cuts the file: :mod:`analysis_lib.columnar.chunking`), and
+    ``raw_whole``, one ``tree.arrays`` call for the whole file. The baseline is the
+    faster of the two medians;
 ``features``
     :func:`analysis_lib.columnar.run_columnar` with ``nominal`` plus two shape variations
     (``jes_up``, ``jes_down`` by default: selection, weights and features three times) on the
@@ -66,7 +67,7 @@ import argparse
 import contextlib
 import datetime as dt
 import gc
-import math
+import itertools
 import multiprocessing
 import os
 import statistics
@@ -96,11 +97,16 @@ def _summary(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
-def chunk_ranges(n_entries: int, chunksize: int) -> list[tuple[int, int]]:
-    """The entry ranges coffea's Runner cuts a file into (equal chunks near ``chunksize``)."""
-    n = max(round(n_entries / chunksize), 1)
-    size = math.ceil(n_entries / n)
-    return [(start, min(start + size, n_entries)) for start in range(0, n_entries, size)]
+def chunk_ranges(path: Path, branches: list[str], chunksize: int) -> list[tuple[int, int]]:
+    """The entry ranges the pipeline cuts the file into (:mod:`analysis_lib.columnar.chunking`)."""
+    import uproot
+
+    from analysis_lib.columnar.chunking import chunk_boundaries, shared_boundaries
+
+    with uproot.open(path) as f:
+        tree = f["Events"]
+        bounds = chunk_boundaries(shared_boundaries(tree, branches), tree.num_entries, chunksize)
+    return list(itertools.pairwise(bounds))
 
 
 def raw_read(path: Path, branches: list[str], ranges: list[tuple[int, int]] | None) -> float:
@@ -162,7 +168,8 @@ def read_only(path: Path, chunksize: int, btag_branch: str) -> float:
             executor=coffea_processor.IterativeExecutor(status=False),
             chunksize=chunksize,
             schema=EventsSchema,
-            metadata_cache=prepared.metadata_cache(),
+            metadata_cache=prepared.metadata_cache(chunksize),
+            align_clusters=True,
         )
         with _progress_display(False):
             runner(prepared.coffea_fileset(), ReadOnly(), treename="Events")
@@ -331,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         generation_s = time.perf_counter() - tic
         processor = SemileptonicProcessor(variations=variations)
         branches = input_branches(processor.btag_branch)
-        ranges = chunk_ranges(args.events, args.chunksize)
+        ranges = chunk_ranges(path, branches, args.chunksize)
         kwargs = {"executor": "iterative", "chunksize": args.chunksize}
 
         # the tables (for the checks and the model below); warms up the page cache

@@ -41,7 +41,8 @@ def test_direct_path_gives_the_tables_of_the_nanoevents_path(sample):
     slow = SemileptonicProcessor(fast_read=False)
     a = run_columnar([sample], fast, executor="iterative", progress=False, chunksize=700)
     b = run_columnar([sample], slow, executor="iterative", progress=False, chunksize=700)
-    assert a.timing["n_chunks"] == b.timing["n_chunks"] == 3
+    # 1 800 events in one basket per branch: chunks of at least 700 events, two of 900
+    assert a.timing["n_chunks"] == b.timing["n_chunks"] == 2
     assert set(a.tables["ttbar"]) == set(b.tables["ttbar"]) == set(fast.config()["variations"])
     for variation, table in a.tables["ttbar"].items():
         assert table.num_rows > 0

@@ -16,8 +16,9 @@ NanoAOD files in, one feature table (parquet) per sample and systematic variatio
 
 Modules: :mod:`.inputs` (branches), :mod:`.selection`, :mod:`.features`,
 :mod:`.systematics`, :mod:`.inference`, :mod:`.processor`, :mod:`.runner`, :mod:`.output`,
-:mod:`.checkpoint`, :mod:`.samples`, :mod:`.kernels` (numba loops), :mod:`.direct`
-(chunks read straight from the tree), :mod:`.errors`.
+:mod:`.checkpoint`, :mod:`.samples`, :mod:`.chunking` (chunks cut where the baskets
+are), :mod:`.kernels` (numba loops), :mod:`.direct` (chunks read straight from the tree),
+:mod:`.errors`.
 
 Examples
 --------

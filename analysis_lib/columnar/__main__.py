@@ -130,7 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="workers of a local cluster (default: the session's cores, else CPUs)",
     )
     p.add_argument(
-        "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
+        "--chunksize",
+        type=int,
+        default=100_000,
+        help="events per chunk, at least: chunks start where the file's baskets start "
+        "(default: %(default)s)",
     )
     p.add_argument("--maxchunks", type=int, help="at most this many chunks per sample")
     p.add_argument(

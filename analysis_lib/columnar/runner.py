@@ -54,6 +54,7 @@ from coffea.processor.executor import ExecutorBase
 from coffea.util import rich_bar
 
 from .checkpoint import AtomicCheckpointer
+from .chunking import check_chunksize
 from .direct import DirectRunner, close_trees
 from .errors import BadInputError, ColumnarError
 from .output import code_version, remove_temporaries, safe_name, utc_now, write_json, write_table
@@ -298,7 +299,11 @@ def run_columnar(
         Workers of a new local cluster (default: the session's cores, see
         :func:`analysis_lib.compute.local_cluster`) or process pool (default: CPU count).
     chunksize : int
-        Events per chunk.
+        Events per chunk, at least. Chunks start where the baskets of all the branches the
+        run reads start (:mod:`~analysis_lib.columnar.chunking`: a basket cut by a chunk
+        boundary would be decompressed twice), so a chunk holds ``chunksize`` events or
+        more (except the last of a file): less than twice as many when the baskets are
+        smaller than ``chunksize``, less than three times in any case.
     maxchunks : int, optional
         Stop after this many chunks per sample (for a quick look).
     skip_bad_files : bool
@@ -324,6 +329,7 @@ def run_columnar(
         A needed branch is absent (the message lists the file's branches).
     """
     started = time.perf_counter()
+    chunksize = check_chunksize(chunksize)
     processor = processor or SemileptonicProcessor()
     output = Path(output) if output is not None else None
     ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
@@ -395,7 +401,8 @@ def _process(
         chunksize=chunksize,
         maxchunks=maxchunks,
         schema=EventsSchema,
-        metadata_cache=prepared.metadata_cache(),
+        metadata_cache=prepared.metadata_cache(chunksize),
+        align_clusters=True,  # at the boundaries chunk_boundaries chose (see .chunking)
         checkpointer=checkpointer,
     )
     try:

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import uproot
 
+from .chunking import chunk_boundaries, shared_boundaries
 from .direct import close_trees, keep_tree
 from .errors import BadInputError, MissingBranchError
-from .inputs import DEFAULT_BTAG_BRANCH, check_branches
+from .inputs import DEFAULT_BTAG_BRANCH, check_branches, required_branches
 
 TREE = "Events"
 Fileset = str | os.PathLike | Sequence[str | os.PathLike] | Mapping[str, Any]
@@ -51,6 +52,9 @@ class InputFile:
     gen_event_sumw: float | None = None
     gen_event_count: int | None = None
     info: dict | None = None
+    #: Entries where the baskets of all the branches the pipeline reads begin or end
+    #: (:func:`~analysis_lib.columnar.chunking.shared_boundaries`); empty: only 0 and the end.
+    boundaries: list[int] = field(default_factory=list)
 
     def describe(self) -> dict:
         """JSON-able summary (for the metadata)."""
@@ -146,19 +150,23 @@ class PreparedFileset:
             if sample.files
         }
 
-    def metadata_cache(self) -> dict:
-        """Pre-filled coffea metadata cache, so the Runner does not open each file again."""
+    def metadata_cache(self, chunksize: int | None = None) -> dict:
+        """Pre-filled coffea metadata cache, so the Runner does not open each file again.
+
+        With ``chunksize``, each file's ``clusters`` are its chunk boundaries
+        (:func:`~analysis_lib.columnar.chunking.chunk_boundaries`), which a Runner with
+        ``align_clusters=True`` cuts the file at.
+        """
         from coffea.processor.executor import FileMeta
 
         cache = {}
         for name, sample in self.samples.items():
             user = sample.coffea_metadata()
             for f in sample.files:
-                cache[FileMeta(name, f.path, TREE)] = {
-                    **user,
-                    "numentries": f.n_entries,
-                    "uuid": f.uuid,
-                }
+                meta = {**user, "numentries": f.n_entries, "uuid": f.uuid}
+                if chunksize is not None:
+                    meta["clusters"] = chunk_boundaries(f.boundaries, f.n_entries, chunksize)
+                cache[FileMeta(name, f.path, TREE)] = meta
         return cache
 
 
@@ -272,6 +280,14 @@ def inspect_file(
                 path, f"cannot read the file's trees ({type(exc).__name__}: {exc})"
             ) from exc
         simulation = check_branches(path, branches, btag_branch)
+        present = set(branches)
+        read = [b for b in required_branches(btag_branch, simulation=simulation) if b in present]
+        try:
+            boundaries = shared_boundaries(tree, read)
+        except Exception as exc:
+            raise BadInputError(
+                path, f"cannot read the baskets' entry ranges ({type(exc).__name__}: {exc})"
+            ) from exc
         uuid = bytes(file.file.fUUID)
         if keep_open:
             keep_tree(path, TREE, file, tree)
@@ -288,6 +304,7 @@ def inspect_file(
         gen_event_sumw=sumw,
         gen_event_count=count,
         info=info,
+        boundaries=boundaries,
     )
 
 
