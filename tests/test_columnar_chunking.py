@@ -106,7 +106,7 @@ def test_no_basket_is_decompressed_twice(baskets_of_50, monkeypatch):
 
     monkeypatch.setattr(SemileptonicProcessor, "process_tree", recording)
     # 75 does not divide the baskets: coffea's equal split cut 600 into 8 chunks of 75,
-    # and the baskets across 75, 175, 225, ... were decompressed for two chunks each
+    # and the baskets across 75, 225, 375 and 525 were decompressed for two chunks each
     aligned = run_columnar(
         [baskets_of_50], processor, executor="iterative", chunksize=75, progress=False
     )
