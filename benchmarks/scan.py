@@ -48,13 +48,17 @@ objective on the 2 workers. The space varies learning rate, L2, min child weight
 at a fixed depth of 6, so that the trials cost about the same (within +-25 %).
 
 ``ceiling_two_processes`` is the speedup of two plain forked processes (no Dask) running
-half of the same trials each over the sequential loop, measured back to back: what this
-machine allows any 2-worker scan. For comparison, the scan and the sequential loop are
+half of the same trials each over the sequential loop, measured back to back;
+``ceiling_two_processes_queue`` the same with the two processes taking the trials one at a
+time from a queue (each making its split and matrix once, as a scan worker does), over the
+median of three sequential loops around them: what this machine allows any 2-worker scan,
+the scan's orchestration costing nothing. For comparison, the scan and the sequential loop are
 repeated on a cluster with Dask's
 default server settings (``dask_defaults``: also Dask's ``MALLOC_TRIM_THRESHOLD_`` alone in
 the workers, see ``hepml-compute.yaml``), and ``idle_cpu`` records the CPU an idle
-2-worker cluster uses with either settings (client and scheduler, workers, nannies; as a
-fraction of the machine): Dask's own background work.
+2-worker cluster uses with either settings (this process, which holds the client, the
+scheduler and the local nannies, and the workers; as a fraction of the machine): Dask's
+own background work.
 
 ``--faults`` adds the failure to beat: a 16-point grid run by Optuna+DaskStorage (two
 ``optimize`` tasks of 8) and by ``scan``, each with one worker SIGKILLed after 3 finished
@@ -216,6 +220,73 @@ def run_processes(data: Any, params: list[dict[str, Any]], trees: int, seed: int
         tic = time.perf_counter()
         pool.map(_pool_half, halves, chunksize=1)
         return time.perf_counter() - tic
+
+
+def _queue_worker(tasks: Any, done: Any, rounds: Any, trees: int) -> None:
+    """A plain process of :func:`run_processes_dynamic`: per round, a cold objective (its
+    own split and matrix made by its first trial, as a scan worker's), then trials taken
+    from ``tasks`` until it hands out None."""
+    from analysis_lib.scan import reuse as scan_reuse
+    from analysis_lib.scan.objective import as_objective
+
+    while (job := rounds.get()) is not None:
+        params, seed = job
+        scan_reuse.clear(all_threads=True)
+        objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed, reuse=True)
+        ran = 0
+        while (index := tasks.get()) is not None:
+            objective(params[index], _POOL_DATA, None)
+            ran += 1
+        done.put(ran)
+
+
+def run_processes_dynamic(
+    data: Any, params: list[dict[str, Any]], trees: int, seed: int, repeats: int
+) -> list[float]:
+    """Seconds for two plain processes (no Dask) taking the trials from one queue.
+
+    Each process takes the next trial when it is free, as a scan's workers do, with nothing
+    between them but a pipe: the best any 2-worker scheduler can do on this machine (the
+    trials' costs differ, so a fixed split in halves waits for the slower half). One
+    sample per repeat, the processes warmed up once.
+    """
+    import multiprocessing
+
+    global _POOL_DATA
+    _POOL_DATA = data
+    context = multiprocessing.get_context("fork")
+    tasks, done = context.Queue(), context.Queue()
+    rounds = [context.Queue() for _ in range(2)]
+    procs = [
+        context.Process(target=_queue_worker, args=(tasks, done, r, trees), daemon=True)
+        for r in rounds
+    ]
+    for proc in procs:
+        proc.start()
+
+    def one(work: list[dict[str, Any]]) -> float:
+        for r in rounds:
+            r.put((work, seed))
+        tic = time.perf_counter()
+        for index in range(len(work)):
+            tasks.put(index)
+        for _ in procs:
+            tasks.put(None)
+        ran = sum(done.get(timeout=600) for _ in procs)
+        elapsed = time.perf_counter() - tic
+        assert ran == len(work), (ran, len(work))
+        return elapsed
+
+    try:
+        one(params[:2])  # warm up both processes
+        return [one(params) for _ in range(repeats)]
+    finally:
+        for r in rounds:
+            r.put(None)
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
 
 
 def _quiet_optuna() -> None:
@@ -574,6 +645,11 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats)
     ]
     print(f"two plain processes vs sequential: {ceiling}", flush=True)
+    sequential_again = [run_sequential(data, params, args.trees, 1000) for _ in range(2)]
+    dynamic_s = run_processes_dynamic(data, params, args.trees, 1000, args.repeats)
+    sequential_again.append(run_sequential(data, params, args.trees, 1000))
+    ceiling_dynamic = [statistics.median(sequential_again) / t for t in dynamic_s]
+    print(f"two plain processes, one queue, vs sequential: {ceiling_dynamic}", flush=True)
     # the same scans on a cluster with Dask's default server settings, for comparison
     defaults_scan: list[float] = []
     defaults_seq: list[float] = []
@@ -647,6 +723,12 @@ def main(argv: list[str] | None = None) -> int:
             "median": statistics.median(ceiling),
             "last_sequential_s": seq_last,
         },
+        "ceiling_two_processes_queue": {
+            "samples": ceiling_dynamic,
+            "median": statistics.median(ceiling_dynamic),
+            "seconds": dynamic_s,
+            "sequential_s": sequential_again,
+        },
         "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
         "caveat": "other jobs on the machine skew the numbers: run it on a quiet machine",
     }
@@ -662,7 +744,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['overhead_ms_per_trial']:.1f} ms/trial (target <= {OVERHEAD_TARGET_MS}), "
         f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial; with Dask's default server "
         f"settings: speedup {report['dask_defaults']['speedup']:.2f}x; two plain processes "
-        f"{report['ceiling_two_processes']['median']:.2f}x"
+        f"{report['ceiling_two_processes']['median']:.2f}x, taking trials from one queue "
+        f"{report['ceiling_two_processes_queue']['median']:.2f}x"
     )
     return 0
 
@@ -670,7 +753,10 @@ def main(argv: list[str] | None = None) -> int:
 def idle_cpu(factory: Any, seconds: float) -> dict[str, float]:
     """CPU seconds an idle 2-worker cluster's processes use in ``seconds``, by process kind.
 
-    ``total_fraction`` is their sum as a fraction of the machine (all cores) over the window.
+    ``client_and_scheduler_s`` is this process, which holds the client, the scheduler and,
+    for a local cluster, the nannies too (they start the worker processes from here);
+    ``nannies_s`` counts only nannies in processes of their own (0 for a local cluster).
+    ``total_fraction`` is the sum as a fraction of the machine (all cores) over the window.
     """
     import resource
 
@@ -684,7 +770,8 @@ def idle_cpu(factory: Any, seconds: float) -> dict[str, float]:
         client.wait_for_workers(2, timeout=60)
         time.sleep(1.0)
         workers = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
-        nannies = [w.parent() for w in workers]
+        parents = {w.ppid() for w in workers} - {os.getpid()}
+        nannies = [psutil.Process(pid) for pid in sorted(parents)]
         procs = workers + nannies
 
         def cpu() -> list[float]:
@@ -698,6 +785,7 @@ def idle_cpu(factory: Any, seconds: float) -> dict[str, float]:
         "client_and_scheduler_s": main_after - main_before,
         "workers_s": sum(used[: len(workers)]),
         "nannies_s": sum(used[len(workers) :]),
+        "nanny_processes": len(nannies),
         "seconds": seconds,
     }
     total = out["client_and_scheduler_s"] + out["workers_s"] + out["nannies_s"]

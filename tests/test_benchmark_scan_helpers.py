@@ -1,0 +1,51 @@
+"""The measuring helpers of ``benchmarks/scan.py``: what they count is what they say."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from benchmarks import scan as bench
+
+
+def test_queue_ceiling_runs_every_trial_once_in_two_processes():
+    data = bench.make_table(2_000, 5)
+    params = [{"learning_rate": 0.05 + 0.01 * i} for i in range(5)]
+    seconds = bench.run_processes_dynamic(data, params, trees=3, seed=0, repeats=2)
+    # one sample per repeat; each asserts inside that the processes ran 5 trials in all
+    assert len(seconds) == 2
+    assert all(0.0 < s < 60.0 for s in seconds)
+
+
+@pytest.mark.slow
+def test_idle_cpu_counts_the_client_process_once():
+    """A local cluster's nannies live in the client process: their CPU is in
+    ``client_and_scheduler_s`` and must not be added again (it once was, twice)."""
+    from distributed import Client
+
+    from analysis_lib.compute import make_cluster
+
+    @contextlib.contextmanager
+    def factory():
+        with (
+            make_cluster(
+                "local",
+                environ={},
+                n_workers=2,
+                cores=2,
+                memory="2GiB",
+                threads_per_worker=1,
+                dashboard_address=":0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+    out = bench.idle_cpu(factory(), 1.0)
+    assert out["nanny_processes"] == 0
+    assert out["nannies_s"] == 0
+    total = out["client_and_scheduler_s"] + out["workers_s"]
+    assert out["total_fraction"] == pytest.approx(total / (1.0 * (os.cpu_count() or 1)))
+    assert 0.0 <= out["total_fraction"] < 1.0
