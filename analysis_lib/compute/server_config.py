@@ -3,7 +3,7 @@
 Dask's defaults suit big machines: every scheduler, nanny and worker checks its event loop's
 health every 20 ms, and every worker samples its running tasks' stacks every 10 ms for the
 dashboard's profile page. On a hub session of two cores an idle local cluster of two
-workers then uses 5-6 % of the machine; with the packaged settings about 1 %
+workers then uses 3-6 % of the machine; with the packaged settings about 1 %
 (``benchmarks/scan.py`` measures it; its scans, CPU-bound, ran as fast with either within
 the machine's noise). The packaged configuration
 (``hepml.compute.dask-config``, every key commented) slows these background loops down;
