@@ -228,8 +228,8 @@ def run_processes(data: Any, params: list[dict[str, Any]], trees: int, seed: int
 
 def _queue_worker(tasks: Any, done: Any, rounds: Any, trees: int) -> None:
     """A plain process of :func:`run_processes_dynamic`: per round, a cold objective (its
-    own split and matrix made by its first trial, as a scan worker's), then trials taken
-    from ``tasks`` until it hands out None."""
+    own split and matrix made by its first trial, as a scan worker's), then the trials it
+    takes from ``tasks`` until that queue hands it None."""
     from analysis_lib.scan import reuse as scan_reuse
     from analysis_lib.scan.objective import as_objective
 
