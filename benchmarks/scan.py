@@ -51,8 +51,14 @@ trials``, which adds the tail where one worker waits for the other's last trial;
 objective on the 2 workers. The space varies learning rate, L2, min child weight and gamma
 at a fixed depth of 6, so that the trials cost about the same (within +-25 %).
 
-``ceiling_two_processes`` is the speedup of two plain forked processes (no Dask) running
-half of the same trials each over the sequential loop, measured back to back;
+``ceiling_ideal_schedule`` is the speedup of a scan that cost nothing on a machine where
+two trials at once run as fast as one alone: each repeat's sequential trial times, handed
+in order to whichever of two workers is free first, the second worker's first trial also
+making its own split and matrix (``setup_ms``: a trial run cold minus the same trial
+run again at once, median of three pairs) — what the trials' uneven costs and that second
+setup leave of 2.0x. ``ceiling_two_processes`` is the speedup of two plain forked
+processes (no Dask) running half of the same trials each over the sequential loop,
+measured back to back;
 ``ceiling_two_processes_queue`` the same with the two processes taking the trials one at a
 time from a queue (each making its split and matrix once, as a scan worker does), over the
 median of three sequential loops around them: what this machine allows any 2-worker scan,
@@ -187,17 +193,79 @@ def cold(client: Any) -> None:
 
 
 def run_sequential(
-    data: Any, params: list[dict[str, Any]], trees: int, seed: int, *, reuse: bool = True
+    data: Any,
+    params: list[dict[str, Any]],
+    trees: int,
+    seed: int,
+    *,
+    reuse: bool = True,
+    trials: dict[str, Any] | None = None,
 ) -> float:
+    """Seconds for the trials one after the other in this process, cold.
+
+    ``trials``, when given, receives each trial's seconds under ``"seconds"``.
+    """
     from analysis_lib.scan import reuse as scan_reuse
     from analysis_lib.scan.objective import as_objective
 
     scan_reuse.clear(all_threads=True)  # cold, as every arm (see cold)
     objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed, reuse=reuse)
+    seconds = []
     tic = time.perf_counter()
     for p in params:
+        start = time.perf_counter()
         objective(p, data, None)
-    return time.perf_counter() - tic
+        seconds.append(time.perf_counter() - start)
+    total = time.perf_counter() - tic
+    if trials is not None:
+        trials["seconds"] = seconds
+    return total
+
+
+def setup_seconds(data: Any, trees: int, seed: int, pairs: int = 3) -> float:
+    """What a worker's first trial spends making its split and training matrix.
+
+    The median over ``pairs`` of one trial run cold (nothing kept) minus the same trial
+    run again at once (the split and matrix kept, :mod:`analysis_lib.scan.reuse`).
+    """
+    from analysis_lib.scan import reuse as scan_reuse
+    from analysis_lib.scan.objective import as_objective
+
+    params = {"learning_rate": 0.1}
+    diffs = []
+    for _ in range(pairs):
+        scan_reuse.clear(all_threads=True)
+        objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed, reuse=True)
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            objective(params, data, None)
+            times.append(time.perf_counter() - start)
+        diffs.append(times[0] - times[1])
+    scan_reuse.clear(all_threads=True)
+    return max(0.0, statistics.median(diffs))
+
+
+def ideal_schedule(seconds: list[float], setup_s: float, workers: int = 2) -> float:
+    """Wall seconds of the trials on ``workers`` workers that cost nothing to run them.
+
+    Each trial goes, in order, to the worker that is free first (as a scan hands them
+    out) and takes as long as it took alone in the sequential loop; the first trial of
+    every worker but the first also makes its own split and matrix (``setup_s``; the
+    loop's first trial already includes them). ``sum(seconds) / ideal_schedule(...)`` is
+    the speedup a scan would reach if its orchestration cost nothing and two trials at
+    once ran as fast as one alone.
+
+    Examples
+    --------
+    >>> ideal_schedule([1.0, 1.0, 1.0, 1.0], setup_s=0.5)
+    2.5
+    """
+    free = [0.0] * workers
+    for i, s in enumerate(seconds):
+        w = min(range(workers), key=free.__getitem__)
+        free[w] += s + (setup_s if 0 < i < workers else 0.0)
+    return max(free)
 
 
 _POOL_DATA: Any = None
@@ -507,6 +575,33 @@ def faults(client_factory: Any) -> dict[str, Any]:
     return out
 
 
+def machine_noise(
+    sequential: list[float], ceilings: list[float], workers: int = 2, spread_max: float = 0.05
+) -> dict[str, Any]:
+    """Whether other load disturbed the run, from its own samples.
+
+    The sequential loop runs the same kind of trials every repeat, so its samples should
+    agree within a few percent (``sequential_spread``: slowest over fastest, minus one);
+    and no ceiling sample can exceed ``workers`` unless its sequential loops were slowed
+    (``impossible_ceilings``). ``quiet`` is both within bounds: only then do the ratios
+    measure the scan rather than the machine.
+
+    Examples
+    --------
+    >>> machine_noise([9.6, 9.7, 9.9], [1.9, 1.95])["quiet"]
+    True
+    >>> machine_noise([9.7, 11.8], [2.09])
+    {'sequential_spread': 0.216..., 'impossible_ceilings': 1, 'quiet': False}
+    """
+    spread = max(sequential) / min(sequential) - 1.0
+    impossible = sum(c > workers for c in ceilings)
+    return {
+        "sequential_spread": spread,
+        "impossible_ceilings": impossible,
+        "quiet": spread <= spread_max and impossible == 0,
+    }
+
+
 def _summary(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
@@ -582,6 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     overhead_compute_ms: list[float] = []
     trivial_ms: list[float] = []
     ship_ms: list[float] = []
+    ideal: list[float] = []
     with client_factory() as client:
         data_future = client.scatter(data, broadcast=True)
         # the table placed on the workers once, for every scan (as Optuna's is scattered)
@@ -591,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         run_scan(client, shipped, 2, args.trees, seed=99)
         run_optuna(client, data_future, 2, args.trees, seed=99)
         run_sequential(data, [{"learning_rate": 0.1}], args.trees, seed=99)
+        setup = setup_seconds(data, args.trees, seed=99)
         for r in range(args.repeats):
             seed = 1000 + r
             cold(client)
@@ -599,7 +696,9 @@ def main(argv: list[str] | None = None) -> int:
                 {k[len("param_") :]: v for k, v in row.items() if k.startswith("param_")}
                 for row in df.to_dict("records")
             ]
-            seq = run_sequential(data, params, args.trees, seed)
+            trials: dict[str, Any] = {}
+            seq = run_sequential(data, params, args.trees, seed, trials=trials)
+            ideal.append(sum(trials["seconds"]) / ideal_schedule(trials["seconds"], setup))
             cold(client)
             opt = run_optuna(client, data_future, args.trials, args.trees, seed, params=params)
             # like for like with Optuna, which keeps no fitted models
@@ -726,6 +825,11 @@ def main(argv: list[str] | None = None) -> int:
             "speedup": statistics.median(defaults_seq) / statistics.median(defaults_scan),
         },
         "idle_cpu": idle,
+        "ceiling_ideal_schedule": {
+            "samples": ideal,
+            "median": statistics.median(ideal),
+            "setup_ms": 1e3 * setup,
+        },
         "ceiling_two_processes": {
             "samples": ceiling,
             "median": statistics.median(ceiling),
@@ -737,6 +841,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": dynamic_s,
             "sequential_s": sequential_again,
         },
+        "noise": machine_noise(samples["sequential"], ceiling + ceiling_dynamic, workers),
         "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
         "caveat": "other jobs on the machine skew the numbers: run it on a quiet machine",
     }
@@ -752,10 +857,18 @@ def main(argv: list[str] | None = None) -> int:
         "overhead "
         f"{report['overhead_ms_per_trial']:.1f} ms/trial (target <= {OVERHEAD_TARGET_MS}), "
         f"trivial {report['trivial_ms_per_trial']:.1f} ms/trial; with Dask's default server "
-        f"settings: speedup {report['dask_defaults']['speedup']:.2f}x; two plain processes "
+        f"settings: speedup {report['dask_defaults']['speedup']:.2f}x; ideal schedule "
+        f"{report['ceiling_ideal_schedule']['median']:.2f}x, two plain processes "
         f"{report['ceiling_two_processes']['median']:.2f}x, taking trials from one queue "
         f"{report['ceiling_two_processes_queue']['median']:.2f}x"
     )
+    if not report["noise"]["quiet"]:
+        print(
+            "the machine was not quiet (sequential samples "
+            f"{100 * report['noise']['sequential_spread']:.0f} % apart, "
+            f"{report['noise']['impossible_ceilings']} ceiling samples above {workers}x): "
+            "the ratios are unreliable"
+        )
     return 0
 
 

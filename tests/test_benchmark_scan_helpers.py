@@ -49,3 +49,33 @@ def test_idle_cpu_counts_the_client_process_once():
     total = out["client_and_scheduler_s"] + out["workers_s"]
     assert out["total_fraction"] == pytest.approx(total / (1.0 * (os.cpu_count() or 1)))
     assert 0.0 <= out["total_fraction"] < 1.0
+
+
+def test_ideal_schedule_hands_each_trial_to_the_first_free_worker():
+    # the second worker's first trial also makes its split and matrix
+    assert bench.ideal_schedule([1.0, 1.0, 1.0, 1.0], setup_s=0.5) == 2.5
+    # a long last trial leaves the other worker idle: the tail counts
+    assert bench.ideal_schedule([1.0, 1.0, 1.0, 3.0], setup_s=0.0) == 4.0
+    # one worker: the loop itself, setup included once
+    assert bench.ideal_schedule([2.0, 1.0], setup_s=9.0, workers=1) == 3.0
+
+
+def test_sequential_reports_each_trial_and_setup_is_what_a_cold_trial_adds():
+    data = bench.make_table(2_000, 5)
+    params = [{"learning_rate": 0.05 + 0.01 * i} for i in range(3)]
+    trials: dict = {}
+    total = bench.run_sequential(data, params, trees=3, seed=0, trials=trials)
+    assert len(trials["seconds"]) == 3
+    assert 0.0 < sum(trials["seconds"]) <= total
+    setup = bench.setup_seconds(data, trees=3, seed=0)
+    assert 0.0 <= setup < total
+
+
+def test_machine_noise_flags_spread_loops_and_ceilings_above_the_cores():
+    quiet = bench.machine_noise([9.6, 9.7, 9.9], [1.92, 1.96])
+    assert quiet["quiet"] and quiet["impossible_ceilings"] == 0
+    assert quiet["sequential_spread"] == pytest.approx(9.9 / 9.6 - 1)
+    # a ceiling above 2.0x on two workers: its sequential loops were slowed
+    assert not bench.machine_noise([9.6, 9.7], [2.04])["quiet"]
+    # sequential loops 21 % apart
+    assert not bench.machine_noise([9.7, 11.76], [1.9])["quiet"]
