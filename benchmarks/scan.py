@@ -226,23 +226,16 @@ def setup_seconds(data: Any, trees: int, seed: int, pairs: int = 3) -> float:
     """What a worker's first trial spends making its split and training matrix.
 
     The median over ``pairs`` of one trial run cold (nothing kept) minus the same trial
-    run again at once (the split and matrix kept, :mod:`analysis_lib.scan.reuse`).
+    run again at once (the split and matrix kept, :mod:`analysis_lib.scan.reuse`), each
+    pair a :func:`run_sequential` of the trial twice.
     """
-    from analysis_lib.scan import reuse as scan_reuse
-    from analysis_lib.scan.objective import as_objective
-
     params = {"learning_rate": 0.1}
     diffs = []
     for _ in range(pairs):
-        scan_reuse.clear(all_threads=True)
-        objective = as_objective(estimator(trees), scoring="roc_auc", seed=seed, reuse=True)
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            objective(params, data, None)
-            times.append(time.perf_counter() - start)
-        diffs.append(times[0] - times[1])
-    scan_reuse.clear(all_threads=True)
+        trials: dict[str, Any] = {}
+        run_sequential(data, [params, params], trees, seed, trials=trials)
+        cold_s, warm_s = trials["seconds"]
+        diffs.append(cold_s - warm_s)
     return max(0.0, statistics.median(diffs))
 
 
