@@ -113,6 +113,20 @@ def test_bad_file_exit_status_and_skip(sample, tmp_path, capsys):
     assert (tmp_path / "b" / "tt" / "nominal.parquet").is_file()
 
 
+def test_skipped_files_are_listed_one_line_each(sample, tmp_path, capsys):
+    truncated = truncate_copy(sample, tmp_path / "truncated.root")
+    not_root = tmp_path / "not_root.root"
+    not_root.write_text("hello\n")  # uproot's error for it spans three lines
+    args = [str(sample), str(truncated), str(not_root), "--output", str(tmp_path / "out")]
+    code = main([*args, "--executor", "iterative", "--no-progress", "--skip-bad-files"])
+    err = capsys.readouterr().err
+    assert code == 0
+    listing = err.split("skipped 2 unreadable file(s):\n", 1)[1].splitlines()
+    assert len(listing) == 2, err
+    assert {line.split(": ", 1)[0].strip() for line in listing} == {str(truncated), str(not_root)}
+    assert any("not a readable ROOT file" in line for line in listing), err
+
+
 def test_usage_errors(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--output", "x"])

@@ -27,10 +27,19 @@ class BadInputError(ColumnarError):
     filename : str
         The file.
     reason : str
-        What went wrong, in words.
+        What went wrong, in words; kept on one line (the line breaks of an inner error's
+        text, such as uproot's, become spaces) so that a listing of bad files stays one
+        line per file.
+
+    Examples
+    --------
+    >>> inner = OSError("expected 403 bytes," + chr(10) + "received 6")  # two lines
+    >>> BadInputError("a.root", f"not ROOT (OSError: {inner})").reason
+    'not ROOT (OSError: expected 403 bytes, received 6)'
     """
 
     def __init__(self, filename: str, reason: str) -> None:
+        reason = " ".join(str(reason).split())
         super().__init__(f"{filename}: {reason}")
         self.filename = str(filename)
         self.reason = reason

@@ -307,7 +307,7 @@ class SemileptonicProcessor(ProcessorABC):
         except BadInputError as exc:
             if not self.record_bad_input:
                 raise
-            record["bad"] = str(exc)
+            record["bad"] = exc.reason  # the file is the record's "filename"
             record["n_events"] = n_events or 0
             return {"chunks": [record]}
         record["n_events"] = len(inputs)

@@ -445,7 +445,7 @@ def _assemble(
         first, (_, reason) = next(iter(bad_runtime.items()))
         others = [f for f in bad_runtime if f != first]
         suffix = f" (also unreadable: {', '.join(others)})" if others else ""
-        raise BadInputError(first, reason.split(": ", 1)[-1] + suffix)
+        raise BadInputError(first, reason + suffix)
     result = ColumnarResult(
         bad_files={**prepared.bad_files, **{p: m for p, (_, m) in bad_runtime.items()}}
     )

@@ -369,7 +369,8 @@ def prepare_fileset(
             elif isinstance(outcome, MissingBranchError) or not skip_bad_files:
                 raise outcome
             else:
-                bad[path] = sample.bad[path] = str(outcome)
+                # keyed by the file: the reason alone, without the file name again
+                bad[path] = sample.bad[path] = getattr(outcome, "reason", str(outcome))
     except BaseException:
         if keep_open:
             close_trees()
