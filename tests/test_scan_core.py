@@ -387,6 +387,7 @@ def test_estimator_scan_cv(tmp_path, client):
         ({"pruner": "hyperband"}, ValueError, "unknown pruner 'hyperband'"),
         ({"direction": "up"}, ValueError, "direction must be"),
         ({"space": {"x": "abc"}}, TypeError, "parameter 'x' must be Int"),
+        ({"space": {"x": (0.0, 1.0)}}, TypeError, r"write Float\(0\.0, 1\.0\) or Int"),
         ({"resources": {"GPU": -1}}, ValueError, "resources must map"),
     ],
 )

@@ -192,7 +192,8 @@ class SearchSpace(Mapping[str, Parameter]):
     Parameters
     ----------
     params : mapping of str to Parameter
-        At least one parameter. A plain list is taken as a :class:`Categorical`.
+        At least one parameter. A plain list is taken as a :class:`Categorical`; a tuple
+        is refused, since ``(low, high)`` reads as a range in other tools.
 
     Raises
     ------
@@ -203,6 +204,10 @@ class SearchSpace(Mapping[str, Parameter]):
 
     Examples
     --------
+    >>> SearchSpace({"eta": (0.01, 0.3)})
+    Traceback (most recent call last):
+    ...
+    TypeError: parameter 'eta' is a tuple (0.01, 0.3), which is ambiguous: write Float(0.01, ...
     >>> space = SearchSpace({"n": Int(1, 3), "kind": ["a", "b"]})
     >>> space["kind"]
     Categorical(choices=('a', 'b'))
@@ -221,7 +226,15 @@ class SearchSpace(Mapping[str, Parameter]):
         for name, value in params.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"parameter names must be non-empty strings, got {name!r}")
-            if isinstance(value, list | tuple):
+            if isinstance(value, tuple):
+                # other tools read (low, high) as a range; here it would be two choices
+                bounds = ", ".join(map(repr, value))
+                raise TypeError(
+                    f"parameter {name!r} is a tuple {value!r}, which is ambiguous: write "
+                    f"Float({bounds}) or Int({bounds}) for a range, or a list [{bounds}] "
+                    "for choices"
+                )
+            if isinstance(value, list):
                 value = Categorical(value)
             if not isinstance(value, Parameter):
                 raise TypeError(
