@@ -94,6 +94,9 @@ def test_argument_beats_session_backend():
         ({"n_workers": -3}, {}, "n_workers", -3),
         ({"tls": "maybe"}, {}, "tls", "maybe"),
         ({"parity": "ignore"}, {}, "parity", "ignore"),
+        ({"backend": "slurm", "walltime": "2h"}, {}, "walltime", "2h"),
+        ({"backend": "pbs", "walltime": "1-00:00:00"}, {}, "walltime", "1-00:00:00"),
+        ({"backend": "pbs", "walltime": "forever"}, {}, "walltime", "forever"),
         ({"dask_config": ["tick"]}, {}, "dask_config", ["tick"]),
         (
             {"dask_config": {"distributed.admin.tick.interval": {"x": 1}}},
@@ -120,11 +123,32 @@ def test_bad_settings_name_the_value(kwargs, environ, field, value):
     assert repr(value) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("backend", "walltime"),
+    [
+        ("slurm", "00:30:00"),
+        ("slurm", "90"),
+        ("slurm", 90),
+        ("slurm", "1-12"),
+        ("slurm", "2-00:00:00"),
+        ("slurm", "UNLIMITED"),
+        ("pbs", "04:00:00"),
+        ("pbs", "3600"),
+        ("htcondor", "anything"),  # no time limit of its own: passed through
+    ],
+)
+def test_walltimes_the_batch_system_reads_pass(backend, walltime):
+    settings = resolve_settings(backend, environ={}, walltime=walltime)
+    assert settings.options["walltime"] == walltime
+
+
 def test_make_cluster_refuses_bad_config_before_building_anything():
     with pytest.raises(ComputeConfigError, match=r"backend='lsf': unknown backend"):
         make_cluster("lsf")
     with pytest.raises(ComputeConfigError, match=r"memory='4X'"):
         make_cluster("slurm", memory="4X")
+    with pytest.raises(ComputeConfigError, match=r"walltime='1 day': not a Slurm time limit"):
+        make_cluster("slurm", walltime="1 day")
 
 
 def test_unreadable_site_file_is_named(tmp_path):

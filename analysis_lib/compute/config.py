@@ -38,6 +38,7 @@ from analysis_lib.compute.resources import (
     BATCH_BACKENDS,
     check_backend,
     check_count,
+    check_walltime,
     parse_memory,
     session_resources,
 )
@@ -213,6 +214,8 @@ def resolve_settings(
     server_config = check_dask_config(server_config)
 
     options = {k: v for k, v in merged.items() if k not in _COMMON}
+    if "walltime" in options:
+        check_walltime(chosen, options["walltime"])
     return ClusterSettings(
         backend=chosen,
         n_workers=n_workers,

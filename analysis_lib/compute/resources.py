@@ -31,6 +31,7 @@ __all__ = [
     "SessionResources",
     "check_backend",
     "check_count",
+    "check_walltime",
     "format_memory",
     "parse_memory",
     "session_resources",
@@ -41,6 +42,13 @@ BACKENDS = ("local", "slurm", "htcondor", "pbs", "kubernetes", "gateway")
 #: Backends whose workers are batch jobs (dask-jobqueue).
 BATCH_BACKENDS = ("slurm", "htcondor", "pbs")
 
+#: Time limits each batch system reads: Slurm's ``minutes``, ``MM:SS``, ``HH:MM:SS``,
+#: ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS`` or ``UNLIMITED``; PBS's ``SS``, ``MM:SS``,
+#: ``HH:MM:SS`` (Torque also ``DD:HH:MM:SS``).
+_WALLTIME = {
+    "slurm": re.compile(r"^(\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2}|UNLIMITED|INFINITE)$", re.I),
+    "pbs": re.compile(r"^\d+(:\d+){0,3}$"),
+}
 _SLURM_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT])\s*$", re.IGNORECASE)
 _BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
@@ -70,6 +78,34 @@ def check_count(field: str, value: object, *, minimum: int) -> int:
     if number is None or number < minimum:
         raise ComputeConfigError(field, value, f"must be a whole number >= {minimum}")
     return number
+
+
+def check_walltime(backend: str, value: object) -> object:
+    """Return ``value`` if ``backend``'s batch system reads it as a time limit, else raise.
+
+    Checked here, not when the first job is refused: ``walltime`` goes into every job
+    script unchanged. Backends without a time limit of their own pass anything through.
+
+    >>> check_walltime("slurm", "1-12:00:00"), check_walltime("pbs", "04:00:00")
+    ('1-12:00:00', '04:00:00')
+    >>> check_walltime("pbs", "2 hours")
+    Traceback (most recent call last):
+    ...
+    analysis_lib.compute.errors.ComputeConfigError: walltime='2 hours': not a PBS time limit; ...
+    """
+    pattern = _WALLTIME.get(backend)
+    if pattern is None or value is None:
+        return value
+    text = str(value).strip() if isinstance(value, int | str) and value is not True else ""
+    if not pattern.match(text):
+        forms = (
+            "HH:MM:SS (or minutes, MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, UNLIMITED)"
+            if backend == "slurm"
+            else "HH:MM:SS (or MM:SS, seconds)"
+        )
+        name = "Slurm" if backend == "slurm" else "PBS"
+        raise ComputeConfigError("walltime", value, f"not a {name} time limit; expected {forms}")
+    return value
 
 
 def parse_memory(value: object, *, field: str = "memory") -> int:
