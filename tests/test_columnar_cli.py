@@ -127,6 +127,19 @@ def test_skipped_files_are_listed_one_line_each(sample, tmp_path, capsys):
     assert any("not a readable ROOT file" in line for line in listing), err
 
 
+def test_bad_model_and_output_exit_1_naming_them(sample, tmp_path, capsys):
+    missing = tmp_path / "bdt.json"
+    args = [str(sample), "--executor", "iterative", "--no-progress"]
+    assert main([*args, "--output", str(tmp_path / "a"), "--model", str(missing)]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {missing}: no such file"
+    assert not (tmp_path / "a").exists()  # refused before anything is written
+    occupied = tmp_path / "occupied"
+    occupied.write_text("a file, not a directory")
+    assert main([*args, "--output", str(occupied)]) == 1
+    err = capsys.readouterr().err
+    assert f"{occupied}: cannot create the output directory" in err and "Traceback" not in err
+
+
 def test_usage_errors(capsys):
     with pytest.raises(SystemExit) as info:
         main(["--output", "x"])

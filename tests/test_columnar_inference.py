@@ -13,6 +13,7 @@ from columnar_samples import write_sample
 from analysis_lib.columnar import (
     VARIATIONS,
     FeatureScorer,
+    ModelFileError,
     SemileptonicProcessor,
     default_features,
     run_columnar,
@@ -91,6 +92,44 @@ def test_model_from_file_and_sklearn_api(training, tmp_path):
         for variation in ("nominal", "jer_up"):
             table = result.table("zprime", variation)
             np.testing.assert_allclose(table["bdt"].to_numpy(), bare(matrix(table)), atol=1e-6)
+
+
+def test_bad_model_files_are_named_before_the_run(tmp_path):
+    missing = tmp_path / "missing.json"
+    with pytest.raises(ModelFileError, match=f"^{missing}: no such file$"):
+        SemileptonicProcessor(model=str(missing))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"learner": ')
+    with pytest.raises(ModelFileError, match=f"^{broken}: cannot load it as an XGBoost model"):
+        FeatureScorer(broken)
+    not_keras = tmp_path / "model.keras"
+    not_keras.write_text("weights")
+    with pytest.raises(ModelFileError, match="not a Keras model"):
+        FeatureScorer(str(not_keras))
+
+
+def test_a_model_retrained_into_the_same_file_is_a_new_run(training, tmp_path):
+    _, X, y, booster = training
+    path = tmp_path / "bdt.json"
+    booster.save_model(path)
+    first = SemileptonicProcessor(model=str(path))
+    assert first.fingerprint() == SemileptonicProcessor(model=str(path)).fingerprint()
+    shipped = pickle.loads(pickle.dumps(first.scorer))  # as a worker receives it
+    retrained = xgboost.train(
+        {"objective": "binary:logistic", "max_depth": 2},
+        xgboost.DMatrix(X, label=y),
+        num_boost_round=3,
+    )
+    retrained.save_model(path)
+    # checkpoints are keyed by the fingerprint: the old model's chunks are not resumed
+    assert SemileptonicProcessor(model=str(path)).fingerprint() != first.fingerprint()
+    assert (
+        first.config()["model"]["sha256"]
+        != SemileptonicProcessor(model=str(path)).config()["model"]["sha256"]
+    )
+    # a worker of the run that started with the old file refuses the new one
+    with pytest.raises(ModelFileError, match="changed after the run started"):
+        shipped.score({name: X[:5, i] for i, name in enumerate(FEATURES)})
 
 
 def test_missing_values_are_nan_for_xgboost(training):

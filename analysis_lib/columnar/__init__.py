@@ -31,7 +31,13 @@ Examples
 """
 
 from .checkpoint import AtomicCheckpointer
-from .errors import BadInputError, ColumnarError, MissingBranchError, UnknownVariationError
+from .errors import (
+    BadInputError,
+    ColumnarError,
+    MissingBranchError,
+    ModelFileError,
+    UnknownVariationError,
+)
 from .features import MASS_COLUMNS, FeatureConfig, default_features, jet_columns
 from .inference import FeatureScorer
 from .inputs import BTAG_WORKING_POINTS, DEFAULT_BTAG_BRANCH, required_branches
@@ -58,6 +64,7 @@ __all__ = [
     "FeatureConfig",
     "FeatureScorer",
     "MissingBranchError",
+    "ModelFileError",
     "SemileptonicProcessor",
     "SystematicsConfig",
     "UnknownVariationError",

@@ -33,7 +33,8 @@ cross_section_pb x lumi x genWeight / sum(genWeight) x scale factors, or genWeig
 factors when there is no cross-section.
 
 exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
-(unreadable file, missing branch, unknown variation or cut); 2 wrong usage.
+(unreadable file, missing branch, unknown variation or cut, missing or broken model file,
+output directory that cannot be made); 2 wrong usage.
 
 examples:
   python -m analysis_lib.columnar data/ttbar_*.root --output features/

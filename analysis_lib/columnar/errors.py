@@ -120,3 +120,29 @@ class UnknownVariationError(ColumnarError, ValueError):
 
     def __reduce__(self):
         return (type(self), (self.unknown, self.known))
+
+
+class ModelFileError(ColumnarError, ValueError):
+    """A model file that is missing, unreadable, not a model, or changed during a run.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    reason : str
+        What is wrong with it, in words.
+
+    Examples
+    --------
+    >>> print(ModelFileError("bdt.json", "no such file"))
+    bdt.json: no such file
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        reason = " ".join(str(reason).split())
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))

@@ -37,15 +37,39 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import awkward as ak
 import numpy as np
 
+from .errors import ModelFileError
+
 FeatureSpec = str | tuple[str, int]
+
+
+def file_digest(path: str) -> str:
+    """SHA-256 of a model file, to tell a retrained model at the same path from the old one.
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing or cannot be read.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError as exc:
+        raise ModelFileError(path, "no such file") from exc
+    except OSError as exc:
+        raise ModelFileError(path, f"cannot read it ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
 
 
 def _is_awkward(value: Any) -> bool:
@@ -110,8 +134,11 @@ class FeatureScorer:
     model : xgboost.Booster, XGBClassifier/XGBRegressor, keras.Model, fitted
         :class:`~analysis_lib.training.XGBoostClassifier` or
         :class:`~analysis_lib.training.KerasClassifier`, or path
-        The model, or a file it was saved to (loaded lazily, on each worker). An early-stopped
-        XGBoost model is applied up to its best iteration, as its ``predict`` does.
+        The model, or a file it was saved to. A file is checked here (an XGBoost file is
+        loaded, a ``.keras`` file must be a zip archive; :class:`ModelFileError` names a
+        missing or broken one) and its SHA-256 kept; each worker loads it again and refuses
+        it if it changed since. An early-stopped XGBoost model is applied up to its best
+        iteration, as its ``predict`` does.
     features : sequence of str or (str, int)
         The inputs, in the model's order: a column name, or ``(name, n)`` for a jagged
         field padded (or clipped) to ``n`` entries, which expands to ``name_0 ... name_{n-1}``.
@@ -147,12 +174,29 @@ class FeatureScorer:
         self.fill_value = fill_value
         self._path = os.fspath(model) if isinstance(model, (str, os.PathLike)) else None
         self._model = None if self._path else model
+        # a model file: checked here, where the run starts, not in every worker's first chunk;
+        # its checksum goes into the description (so into the checkpoints' fingerprint: a
+        # model retrained into the same file does not resume the old one's chunks)
+        self._digest = file_digest(self._path) if self._path else None
+        if self._path and self.kind == "xgboost":
+            self._load()
+        elif self._path and not zipfile.is_zipfile(self._path):
+            raise ModelFileError(self._path, "not a Keras model (a .keras file is a zip archive)")
 
     # -- the model ---------------------------------------------------------------------------
     @property
     def model(self) -> Any:
         """The model object (loaded from the path on first use)."""
         if self._model is None:
+            if file_digest(self._path) != self._digest:
+                raise ModelFileError(
+                    self._path, "the file changed after the run started; run it again"
+                )
+            self._load()
+        return self._model
+
+    def _load(self) -> None:
+        try:
             if self.kind == "xgboost":
                 import xgboost
 
@@ -161,7 +205,10 @@ class FeatureScorer:
                 import keras
 
                 self._model = keras.saving.load_model(self._path)
-        return self._model
+        except Exception as exc:  # XGBoost's and Keras's own errors carry stack dumps
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            kind = "an XGBoost" if self.kind == "xgboost" else "a Keras"
+            raise ModelFileError(self._path, f"cannot load it as {kind} model ({first})") from exc
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -175,6 +222,7 @@ class FeatureScorer:
             "kind": self.kind,
             "type": type(self._model).__name__ if self._model is not None else None,
             "path": self._path,
+            "sha256": self._digest,
             "features": self.feature_names,
         }
 

@@ -121,7 +121,9 @@ class SemileptonicProcessor(ProcessorABC):
     features : FeatureConfig, optional
         Jets to store and to use for the masses.
     model : FeatureScorer, model object or path, optional
-        A trained model applied to every variation's table.
+        A trained model applied to every variation's table. A file is checked here (a
+        missing or broken one raises :class:`~analysis_lib.columnar.ModelFileError`) and
+        its checksum is part of :meth:`fingerprint`.
     model_features : sequence, optional
         The model's inputs (when ``model`` is not already a FeatureScorer).
     score_column : str

@@ -327,6 +327,8 @@ def run_columnar(
         An unreadable file (without ``skip_bad_files``).
     MissingBranchError
         A needed branch is absent (the message lists the file's branches).
+    ColumnarError
+        ``output`` cannot be made a directory (the message names it and why).
     """
     started = time.perf_counter()
     chunksize = check_chunksize(chunksize)
@@ -383,7 +385,11 @@ def _process(
 ) -> tuple[list[dict], int, AtomicCheckpointer | None]:
     """Run the chunks of ``prepared`` on ``ex``: their records, the chunks resumed."""
     if output is not None:
-        output.mkdir(parents=True, exist_ok=True)
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ColumnarError(f"{output}: cannot create the output directory ({reason})") from exc
         remove_temporaries(output)
     if checkpoint_dir is None and output is not None:
         checkpoint_dir = output / ".checkpoints"
