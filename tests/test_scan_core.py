@@ -419,6 +419,46 @@ def test_store_of_another_scan_refused(tmp_path, client):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="not a directory"):
         run(tmp_path, client, store="file", n_trials=2)
+    # other training data is another scan (the data's token is in the store)
+    with pytest.raises(StoreMismatchError, match=r"data: stored \{'token': '[0-9a-f]+'\}, given"):
+        run(tmp_path, client, sampler="random", n_trials=2, data={"table": [1, 2, 3]})
+    # a store written before the data were recorded still resumes
+    meta_path = tmp_path / "store" / "scan.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["data"], meta["objective_settings"]
+    meta_path.write_text(json.dumps(meta))
+    again, _ = run(tmp_path, client, sampler="random", n_trials=2)
+    assert again.executed == 0
+
+
+def test_estimator_scan_with_other_fixed_parameters_refused(tmp_path, client):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    data = {"X": X, "y": (X[:, 0] > 0).astype(int)}
+
+    def go(estimator, **kwargs):
+        return scan(
+            estimator,
+            {"C": Float(1e-3, 10.0, log=True)},
+            n_trials=2,
+            sampler="random",
+            seed=0,
+            store=tmp_path / "lr",
+            client=client,
+            data=data,
+            progress=False,
+            **kwargs,
+        )
+
+    assert go(LogisticRegression(max_iter=100, C=5.0)).executed == 2
+    # the searched C and where it runs (n_jobs) do not matter: the same scan resumes
+    assert go(LogisticRegression(max_iter=100, C=0.1, n_jobs=2)).executed == 0
+    with pytest.raises(StoreMismatchError, match=r"objective_settings: stored .*'max_iter': 100"):
+        go(LogisticRegression(max_iter=300))
+    with pytest.raises(StoreMismatchError, match=r"'validation_fraction': 0\.25"):
+        go(LogisticRegression(max_iter=100), validation_fraction=0.5)
 
 
 def test_estimator_without_data_refused(tmp_path, client):

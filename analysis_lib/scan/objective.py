@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Mapping
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .reuse import reuse_matrices, reuses_data, split_once, trial_scope
@@ -38,6 +40,33 @@ __all__ = ["EstimatorObjective", "FunctionObjective", "as_objective", "is_estima
 def is_estimator(obj: Any) -> bool:
     """Whether ``obj`` follows the scikit-learn estimator contract (fit, get/set_params)."""
     return all(callable(getattr(obj, m, None)) for m in ("fit", "get_params", "set_params"))
+
+
+#: Estimator parameters that choose where and how a model trains, not what it learns.
+EXECUTION_PARAMS = frozenset({"n_jobs", "nthread", "device", "verbosity", "verbose"})
+
+
+def describe_value(value: Any) -> Any:
+    """``value`` as JSON keeps it, stable across sessions (no memory addresses).
+
+    >>> describe_value(3), describe_value([1, "a"]), describe_value(len)
+    (3, [1, 'a'], 'builtins.len')
+    >>> describe_value(object()), describe_value(float("nan"))
+    ('<object object>', 'nan')
+    """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # JSON's NaN is not equal to itself
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [describe_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): describe_value(v) for k, v in value.items()}
+    if inspect.isroutine(value) or inspect.isclass(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', value)}"
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
 class FunctionObjective:
@@ -75,6 +104,10 @@ class FunctionObjective:
     def describe(self) -> str:
         fn = self.fn
         return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+    def settings(self, searched: Iterable[str]) -> dict[str, Any]:
+        """What else fixes a trial's result besides its parameters: nothing known here."""
+        return {}
 
 
 class EstimatorObjective:
@@ -128,6 +161,26 @@ class EstimatorObjective:
     def describe(self) -> str:
         cls = type(self.estimator)
         return f"{cls.__module__}.{cls.__qualname__}"
+
+    def settings(self, searched: Iterable[str]) -> dict[str, Any]:
+        """The estimator's parameters the scan does not vary, and the validation share.
+
+        A scan resumed with another fixed parameter (``n_estimators=200`` instead of 100)
+        is another scan; the trial store compares these. Where and how verbosely a model
+        trains (:data:`EXECUTION_PARAMS`) is left out: a scan may resume on other workers.
+
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> fixed = EstimatorObjective(LogisticRegression(max_iter=50)).settings(["C"])
+        >>> fixed["params"]["max_iter"], "C" in fixed["params"]
+        (50, False)
+        """
+        skip = set(searched) | EXECUTION_PARAMS
+        fixed = {
+            name: describe_value(value)
+            for name, value in sorted(self.estimator.get_params(deep=False).items())
+            if name not in skip
+        }
+        return {"params": fixed, "validation_fraction": self.validation_fraction}
 
     def __call__(
         self, params: dict[str, Any], data: Any, trial: TrialContext | None

@@ -438,7 +438,11 @@ def scan(
     n_trials : int
         Number of trials (a grid stops at its size).
     store : str or path
-        Trial store directory; re-running with the same store resumes the scan.
+        Trial store directory; re-running with the same store resumes the scan. A store
+        holds one scan: another objective, space, sampler, seed, direction, pruner,
+        scoring, training data (their content hash) or, for an estimator, another fixed
+        parameter or validation share raises :class:`StoreMismatchError` naming what
+        differs (use another directory).
     sampler : {"tpe", "random", "grid"}
         Optuna sampler proposing the trials (in this process).
     seed : int, optional
@@ -544,6 +548,7 @@ def scan(
         meta = {
             "version": 1,
             "objective": wrapped.describe(),
+            "objective_settings": wrapped.settings(space.names),
             "space": space.describe(),
             "sampler": sampler,
             "seed": seed,
@@ -561,13 +566,16 @@ def scan(
             meta["history_lag"] = history_lag
         else:
             history_lag = None
-        trial_store.check_meta(meta)
         token = None
         if isinstance(data, ShippedData):  # already on the workers; stays there
             data.check(client)
             token = data.token
         elif data is not None:
             token = data_token(data)
+        # a resumed scan must train on the same data: other data is another scan
+        meta["data"] = None if token is None else {"token": token}
+        trial_store.check_meta(meta)
+        if data is not None and not isinstance(data, ShippedData):
             plugin = DataPlugin(token, data, name=f"hepml-scan-data-{secrets.token_hex(6)}")
             client.register_plugin(plugin, name=plugin.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -38,6 +38,8 @@ import pandas as pd
 __all__ = ["StoreMismatchError", "TrialStore", "atomic_write_bytes"]
 
 META = "scan.json"
+#: Fields of the scan description that older stores do not have (not compared there).
+RECORDED_LATER = ("data", "objective_settings")
 STATES = ("done", "failed", "pruned")
 
 
@@ -109,7 +111,11 @@ class TrialStore:
                 )
             atomic_write_bytes(self.root / META, json.dumps(meta, indent=2).encode())
             return
-        diff = sorted(k for k in set(meta) | set(stored) if meta.get(k) != stored.get(k))
+        # a store written before a field was recorded cannot be checked on it
+        unrecorded = {k for k in RECORDED_LATER if k not in stored}
+        diff = sorted(
+            k for k in (set(meta) | set(stored)) - unrecorded if meta.get(k) != stored.get(k)
+        )
         if diff:
             details = "; ".join(
                 f"{k}: stored {stored.get(k)!r}, given {meta.get(k)!r}" for k in diff
