@@ -56,7 +56,7 @@ two trials at once run as fast as one alone: each repeat's sequential trial time
 in order to whichever of two workers is free first, the second worker's first trial also
 making its own split and matrix (``setup_ms``: a trial run cold minus the same trial
 run again at once, median of three pairs) — what the trials' uneven costs and that second
-setup leave of 2.0x. ``ceiling_two_processes`` is the speedup of two plain forked
+setup leave of 2.0x. ``ceiling_two_processes`` is the speedup of two plain spawned
 processes (no Dask) running half of the same trials each over the sequential loop,
 measured back to back;
 ``ceiling_two_processes_queue`` the same with the two processes taking the trials one at a
@@ -264,6 +264,11 @@ def ideal_schedule(seconds: list[float], setup_s: float, workers: int = 2) -> fl
 _POOL_DATA: Any = None
 
 
+def _set_pool_data(data: Any) -> None:
+    global _POOL_DATA
+    _POOL_DATA = data
+
+
 def _pool_half(args: tuple[list[dict[str, Any]], int, int]) -> float:
     params, trees, seed = args
     return run_sequential(_POOL_DATA, params, trees, seed)
@@ -273,27 +278,28 @@ def run_processes(data: Any, params: list[dict[str, Any]], trees: int, seed: int
     """Seconds for two plain processes (no Dask) running half of the trials each.
 
     The ceiling of any 2-worker scan on this machine: the same trials, split in two
-    before starting, in two forked processes that share nothing but the machine.
+    before starting, in two fresh processes that share nothing but the machine (spawned:
+    a fork of this process, which holds a Dask client's threads, can inherit a held lock).
     """
     import multiprocessing
 
-    global _POOL_DATA
-    _POOL_DATA = data
     halves = [(params[0::2], trees, seed), (params[1::2], trees, seed)]
-    with multiprocessing.get_context("fork").Pool(2) as pool:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2, initializer=_set_pool_data, initargs=(data,)) as pool:
         pool.map(_pool_half, [([params[0]], trees, seed)] * 2)  # warm up both processes
         tic = time.perf_counter()
         pool.map(_pool_half, halves, chunksize=1)
         return time.perf_counter() - tic
 
 
-def _queue_worker(tasks: Any, done: Any, rounds: Any, trees: int) -> None:
+def _queue_worker(tasks: Any, done: Any, rounds: Any, trees: int, data: Any) -> None:
     """A plain process of :func:`run_processes_dynamic`: per round, a cold objective (its
     own split and matrix made by its first trial, as a scan worker's), then the trials it
     takes from ``tasks`` until that queue hands it None."""
     from analysis_lib.scan import reuse as scan_reuse
     from analysis_lib.scan.objective import as_objective
 
+    _set_pool_data(data)
     while (job := rounds.get()) is not None:
         params, seed = job
         scan_reuse.clear(all_threads=True)
@@ -317,13 +323,11 @@ def run_processes_dynamic(
     """
     import multiprocessing
 
-    global _POOL_DATA
-    _POOL_DATA = data
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("spawn")  # not fork: see run_processes
     tasks, done = context.Queue(), context.Queue()
     rounds = [context.Queue() for _ in range(2)]
     procs = [
-        context.Process(target=_queue_worker, args=(tasks, done, r, trees), daemon=True)
+        context.Process(target=_queue_worker, args=(tasks, done, r, trees, data), daemon=True)
         for r in rounds
     ]
     for proc in procs:
