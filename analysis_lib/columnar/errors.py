@@ -19,8 +19,8 @@ class ColumnarError(Exception):
     """Base class of the errors this package raises about its input."""
 
 
-class BadInputError(ColumnarError):
-    """A ROOT file that cannot be read: missing, not ROOT, truncated or corrupt.
+class FileError(ColumnarError):
+    """Something wrong with one file: ``"<filename>: <reason>"``.
 
     Parameters
     ----------
@@ -34,7 +34,7 @@ class BadInputError(ColumnarError):
     Examples
     --------
     >>> inner = OSError("expected 403 bytes," + chr(10) + "received 6")  # two lines
-    >>> BadInputError("a.root", f"not ROOT (OSError: {inner})").reason
+    >>> FileError("a.root", f"not ROOT (OSError: {inner})").reason
     'not ROOT (OSError: expected 403 bytes, received 6)'
     """
 
@@ -46,6 +46,16 @@ class BadInputError(ColumnarError):
 
     def __reduce__(self):
         return (type(self), (self.filename, self.reason))
+
+
+class BadInputError(FileError):
+    """A ROOT file that cannot be read: missing, not ROOT, truncated or corrupt.
+
+    Examples
+    --------
+    >>> print(BadInputError("a.root", "no such file"))
+    a.root: no such file
+    """
 
 
 class MissingBranchError(ColumnarError, KeyError):
@@ -122,27 +132,11 @@ class UnknownVariationError(ColumnarError, ValueError):
         return (type(self), (self.unknown, self.known))
 
 
-class ModelFileError(ColumnarError, ValueError):
+class ModelFileError(FileError, ValueError):
     """A model file that is missing, unreadable, not a model, or changed during a run.
-
-    Parameters
-    ----------
-    path : str
-        The file.
-    reason : str
-        What is wrong with it, in words.
 
     Examples
     --------
     >>> print(ModelFileError("bdt.json", "no such file"))
     bdt.json: no such file
     """
-
-    def __init__(self, path: str, reason: str) -> None:
-        reason = " ".join(str(reason).split())
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
-        self.reason = reason
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
