@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
+import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,7 @@ from analysis_lib.scan import (
     Categorical,
     Float,
     Int,
+    NoMatchingWorkerWarning,
     StoreMismatchError,
     TqdmProgress,
     TrialPruned,
@@ -530,18 +535,73 @@ def test_resources_put_trials_on_matching_workers(tmp_path):
         info = c.scheduler_info()["workers"]
         gpu = [a for a, w in info.items() if w.get("resources", {}).get("GPU")]
         assert len(gpu) == 1
-        result = scan(
-            lambda params: params["x"],
-            {"x": Int(0, 5)},
-            n_trials=6,
-            sampler="grid",
-            seed=0,
-            store=tmp_path / "gpu",
-            client=c,
-            resources={"GPU": 1},
-            progress=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NoMatchingWorkerWarning)  # a GPU worker is there
+            result = scan(
+                lambda params: params["x"],
+                {"x": Int(0, 5)},
+                n_trials=6,
+                sampler="grid",
+                seed=0,
+                store=tmp_path / "gpu",
+                client=c,
+                resources={"GPU": 1},
+                progress=False,
+            )
         assert set(result.to_dataframe()["worker"]) == set(gpu)
+
+
+def test_unplaceable_resources_are_named(client):
+    from analysis_lib.scan.placement import warn_if_unplaceable
+
+    with pytest.warns(NoMatchingWorkerWarning, match=r"2 worker\(s\), offering no resources"):
+        assert warn_if_unplaceable(client, {"GPU": 1}, "the fit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not warn_if_unplaceable(client, None, "the fit")
+
+
+def test_trials_needing_a_gpu_warn_and_wait_for_a_gpu_worker(tmp_path):
+    """No worker offers ``GPU``: the scan says so, then its trials run on the GPU worker
+    that joins later (a separate ``dask worker`` process, as a batch job would start)."""
+    from distributed import Scheduler, SpecCluster, Worker
+
+    workers = {"cpu": {"cls": Worker, "options": {"nthreads": 1}}}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
+    with (
+        SpecCluster(workers=workers, scheduler=scheduler) as cluster,
+        Client(cluster) as c,
+    ):
+        c.wait_for_workers(1)
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
+        command += ["--nthreads", "1", "--no-nanny", "--resources", "GPU=1"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        late = threading.Timer(1.0, lambda: started.append(subprocess.Popen(command, env=env)))
+        started: list[subprocess.Popen] = []
+        late.start()
+        try:
+            with pytest.warns(NoMatchingWorkerWarning, match=r"offers \{'GPU': 1\} \(1 worker"):
+                result = scan(
+                    lambda params: params["x"],
+                    {"x": Int(0, 3)},
+                    n_trials=4,
+                    sampler="grid",
+                    seed=0,
+                    store=tmp_path / "wait",
+                    client=c,
+                    resources={"GPU": 1},
+                    progress=False,
+                )
+            info = c.scheduler_info()["workers"]
+            gpu = {a for a, w in info.items() if w.get("resources", {}).get("GPU")}
+            assert len(gpu) == 1
+            assert set(result.to_dataframe()["worker"]) == gpu
+            assert sorted(result.to_dataframe()["value"]) == [0.0, 1.0, 2.0, 3.0]
+        finally:
+            late.join()
+            for proc in started:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 def test_shared_path_read_once_per_worker(tmp_path, client):

@@ -29,6 +29,7 @@ Examples
 """
 
 from .offload import fit_remote, fit_xgboost_dask
+from .placement import NoMatchingWorkerWarning
 from .progress import Progress, TqdmProgress, WidgetProgress
 from .result import ScanResult, load_scan
 from .runner import scan
@@ -41,6 +42,7 @@ __all__ = [
     "Categorical",
     "Float",
     "Int",
+    "NoMatchingWorkerWarning",
     "Progress",
     "ScanResult",
     "SearchSpace",

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .placement import warn_if_unplaceable
+
 __all__ = ["fit_remote", "fit_xgboost_dask"]
 
 
@@ -56,13 +58,16 @@ def fit_remote(
     client : distributed.Client, optional
         Default: the current client.
     resources : dict, optional
-        Worker resources the task needs, e.g. ``{"GPU": 1}``.
+        Worker resources the task needs, e.g. ``{"GPU": 1}``; warns
+        (:class:`~analysis_lib.scan.placement.NoMatchingWorkerWarning`) when no worker
+        offers them yet, then waits for one.
     """
     from distributed import get_client
 
     client = client if client is not None else get_client()
     if resources is not None and not isinstance(resources, Mapping):
         raise TypeError(f"resources must be a dict such as {{'GPU': 1}}, got {resources!r}")
+    warn_if_unplaceable(client, resources, "the fit")
     parts = client.scatter([X, y, sample_weight], hash=False)
     future = client.submit(_fit, estimator, *parts, pure=False, resources=resources)
     try:

@@ -60,6 +60,7 @@ from optuna.trial import TrialState
 from .execution import TrialSpec, execute_trial
 from .losses import WorkerLosses
 from .objective import as_objective, is_estimator
+from .placement import resource_slots, warn_if_unplaceable
 from .progress import Progress, make_progress
 from .pruning import PruningService
 from .result import ScanResult
@@ -206,13 +207,7 @@ class _Scan:
         if time.monotonic() - stamp > 1.0:
             try:
                 if self.resources:
-                    info = self.client.scheduler_info(n_workers=-1)["workers"].values()
-                    slots = [
-                        min(w.get("resources", {}).get(k, 0) / max(v, 1e-9) for k, v in
-                            self.resources.items())
-                        for w in info
-                    ]  # fmt: skip
-                    value = max(1, int(sum(slots)))
+                    value = max(1, resource_slots(self.client, self.resources))
                 else:
                     value = max(1, sum(self.client.nthreads().values()))
             except Exception:
@@ -465,7 +460,9 @@ def scan(
     pruner : {None, "median", "successive_halving"} or optuna pruner
         Prunes trials from ``trial.report(value, step)`` / ``trial.should_prune()``.
     resources : dict, optional
-        Dask worker resources per trial, e.g. ``{"GPU": 1}``.
+        Dask worker resources per trial, e.g. ``{"GPU": 1}``. When no worker offers them
+        the scan warns (:class:`~analysis_lib.scan.placement.NoMatchingWorkerWarning`)
+        and its trials wait for such a worker to join.
     max_retries : int
         Resubmissions of a trial after infrastructure errors (worker deaths beyond Dask's
         own rescheduling); the objective's own errors are never retried.
@@ -579,6 +576,7 @@ def scan(
             plugin = DataPlugin(token, data, name=f"hepml-scan-data-{secrets.token_hex(6)}")
             client.register_plugin(plugin, name=plugin.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warn_if_unplaceable(client, resources, "the trials")
         run = _Scan(
             client=client,
             objective=wrapped,
