@@ -95,6 +95,8 @@ def test_resume_recomputes_no_finished_trial(tmp_path, client):
     assert len(executions(log)) == 12
     again, _ = run(tmp_path, client, sampler="tpe", n_trials=12)
     assert again.executed == 0
+    with pytest.raises(FileNotFoundError, match="an objective function returns none"):
+        again.best_model()
     assert len(executions(log)) == 12  # no new execution
     pd_first = first.to_dataframe()
     pd_again = load_scan(tmp_path / "store").to_dataframe()

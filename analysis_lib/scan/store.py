@@ -160,7 +160,10 @@ class TrialStore:
         """Unpickle the model of trial ``tid``."""
         path = self.model_path(tid)
         if not path.exists():
-            raise FileNotFoundError(f"no model kept for trial {tid!r} in {str(self.root)!r}")
+            raise FileNotFoundError(
+                f"no model kept for trial {tid!r} in {str(self.root)!r}: models are kept by "
+                "estimator scans with keep_models=True; an objective function returns none"
+            )
         with path.open("rb") as f:
             return pickle.load(f)
 
