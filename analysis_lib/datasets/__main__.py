@@ -9,6 +9,9 @@ From a shell::
     python -m analysis_lib.datasets generate ttbar_semilep -n 20000 --seed 1 --workers 8
 
 ``generate`` prints the path of the ROOT file. Its metadata is in ``<path>.json``.
+
+Exit status: 0 done; 1 a file or directory that cannot be made or written (named on
+stderr); 2 bad arguments (an unknown sample, a count that is not positive).
 """
 
 from __future__ import annotations
@@ -99,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownSampleError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a cache directory that cannot be made or written
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     return 0
 
 
