@@ -723,3 +723,39 @@ def test_feature_extraction_mode_keeps_every_event(samples):
     no_lepton = table["lep_flavour"] == 0
     assert no_lepton.any() and table.loc[no_lepton, "m_lv"].isna().all()
     assert table.loc[~no_lepton, "m_lv"].notna().all()
+
+
+def test_filesets_that_would_double_count_or_collide_are_refused(samples, tmp_path):
+    tt = samples["ttbar"]
+    link = tmp_path / "same_ttbar.root"
+    link.symlink_to(tt)
+    with pytest.raises(ValueError, match=r"same file as .*; its events would count twice"):
+        run_columnar({"tt": [tt, link]}, executor="iterative", progress=False)
+    with pytest.raises(ValueError, match="empty sample name"):
+        run_columnar({" ": [tt]}, executor="iterative", progress=False)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="would both write to the directory tt_2018"):
+        run_columnar(
+            {"tt/2018": [tt], "tt 2018": [samples["zprime"]]},
+            output=out,
+            executor="iterative",
+            progress=False,
+        )
+    assert not out.exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="maxchunks must be a positive integer or None, not 0"):
+        run_columnar([tt], executor="iterative", progress=False, maxchunks=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lumi_pb": -5}, ValueError, r"lumi_pb must be a positive number \(pb\^-1\), got -5"),
+        ({"lumi_pb": float("nan")}, ValueError, "lumi_pb must be a positive number"),
+        ({"btag_wp": float("inf")}, ValueError, "btag_wp must be a finite number, got inf"),
+        ({"features": 4}, TypeError, "features must be a FeatureConfig or None, got 4"),
+        ({"cuts": {"met_min": 20}}, TypeError, "cuts must be a Cuts or None"),
+    ],
+)
+def test_processor_settings_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SemileptonicProcessor(**kwargs)

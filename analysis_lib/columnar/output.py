@@ -36,7 +36,7 @@ import platform
 import re
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,28 @@ def safe_name(name: str) -> str:
     """
     out = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")
     return out or "sample"
+
+
+def check_sample_dirs(samples: Iterable[str]) -> None:
+    """Raise if two samples would write into one directory (:func:`safe_name` of both).
+
+    Examples
+    --------
+    >>> check_sample_dirs(["ttbar", "zprime"])
+    >>> check_sample_dirs(["tt/2018", "tt 2018"])
+    Traceback (most recent call last):
+    ...
+    ValueError: samples 'tt/2018' and 'tt 2018' would both write to the directory tt_2018
+    """
+    owners: dict[str, str] = {}
+    for sample in samples:
+        directory = safe_name(sample)
+        if directory in owners:
+            raise ValueError(
+                f"samples {owners[directory]!r} and {sample!r} would both write to the "
+                f"directory {directory}"
+            )
+        owners[directory] = sample
 
 
 @contextlib.contextmanager

@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -166,7 +168,22 @@ class SemileptonicProcessor(ProcessorABC):
         self.require = tuple(c for c in CUT_NAMES if c in require)
         self.btag_branch = btag_branch
         self.btag_wp = btag_working_point(btag_branch, btag_wp)
+        if not math.isfinite(self.btag_wp):
+            raise ValueError(f"btag_wp must be a finite number, got {btag_wp!r}")
+        if (
+            isinstance(lumi_pb, bool)
+            or not isinstance(lumi_pb, numbers.Real)
+            or not (math.isfinite(lumi_pb) and lumi_pb > 0)
+        ):
+            raise ValueError(f"lumi_pb must be a positive number (pb^-1), got {lumi_pb!r}")
         self.lumi_pb = float(lumi_pb)
+        for name, value, kind in (
+            ("cuts", cuts, Cuts),
+            ("systematics", systematics, SystematicsConfig),
+            ("features", features, FeatureConfig),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or None, got {value!r}")
         self.systematics = systematics or SystematicsConfig()
         self.features = features or FeatureConfig()
         if model is not None and not isinstance(model, FeatureScorer):

@@ -57,7 +57,15 @@ from .checkpoint import AtomicCheckpointer
 from .chunking import check_chunksize
 from .direct import DirectRunner, close_trees
 from .errors import BadInputError, ColumnarError
-from .output import code_version, remove_temporaries, safe_name, utc_now, write_json, write_table
+from .output import (
+    check_sample_dirs,
+    code_version,
+    remove_temporaries,
+    safe_name,
+    utc_now,
+    write_json,
+    write_table,
+)
 from .processor import EventsSchema, SemileptonicProcessor
 from .samples import Fileset, PreparedFileset, prepare_fileset
 
@@ -332,6 +340,10 @@ def run_columnar(
     """
     started = time.perf_counter()
     chunksize = check_chunksize(chunksize)
+    if maxchunks is not None and (
+        isinstance(maxchunks, bool) or not isinstance(maxchunks, int) or maxchunks < 1
+    ):
+        raise ValueError(f"maxchunks must be a positive integer or None, not {maxchunks!r}")
     processor = processor or SemileptonicProcessor()
     output = Path(output) if output is not None else None
     ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
@@ -347,6 +359,8 @@ def run_columnar(
             client=getattr(ex, "client", None),
         )
         try:
+            if output is not None:
+                check_sample_dirs(prepared.samples)
             records, resumed, checkpointer = _process(
                 processor, prepared, ex, output, checkpoint_dir, chunksize, maxchunks, progress
             )

@@ -186,28 +186,54 @@ def group_files(fileset: Fileset) -> dict[str, list[str]]:
 
     A mapping's keys are the samples (its values a path or a list of paths). Otherwise a
     file's sample is the ``sample`` of its metadata JSON, or its stem.
+
+    Raises
+    ------
+    ValueError
+        An empty sample name, or a file given twice for one sample (its events would be
+        counted twice).
+
+    Examples
+    --------
+    >>> group_files({"tt": ["a.root", "b.root"], "dy": "c.root"})
+    {'tt': ['a.root', 'b.root'], 'dy': ['c.root']}
+    >>> group_files({"tt": ["a.root", "./a.root"]})
+    Traceback (most recent call last):
+    ...
+    ValueError: sample 'tt': ./a.root is the same file as a.root; its events would count twice
     """
     if isinstance(fileset, (str, os.PathLike)):
         fileset = [fileset]
+    out: dict[str, list[str]] = {}
     if isinstance(fileset, Mapping):
-        out = {}
         for sample, files in fileset.items():
             if isinstance(files, Mapping):  # coffea style {"files": [...], ...}
                 files = files["files"]
             if isinstance(files, (str, os.PathLike)):
                 files = [files]
             out[str(sample)] = [os.fspath(f) for f in files]
-        return out
-    out: dict[str, list[str]] = {}
-    for f in fileset:
-        path = os.fspath(f)
-        info = None
-        try:
-            info = read_info(path)
-        except BadInputError:
+    else:
+        for f in fileset:
+            path = os.fspath(f)
             info = None
-        name = (info or {}).get("sample") or Path(path).stem
-        out.setdefault(str(name), []).append(path)
+            try:
+                info = read_info(path)
+            except BadInputError:
+                info = None
+            name = (info or {}).get("sample") or Path(path).stem
+            out.setdefault(str(name), []).append(path)
+    for sample, paths in out.items():
+        if not sample.strip():
+            raise ValueError(f"empty sample name {sample!r} for {', '.join(paths)}")
+        seen: dict[str, str] = {}
+        for path in paths:
+            key = os.path.realpath(path) if "://" not in path else path
+            if key in seen:
+                raise ValueError(
+                    f"sample {sample!r}: {path} is the same file as {seen[key]}; "
+                    "its events would count twice"
+                )
+            seen[key] = path
     return out
 
 
