@@ -504,6 +504,8 @@ def test_fit_remote_returns_fitted_estimator(client):
     # a resource no worker has: the task would wait forever; the check is on the type only
     with pytest.raises(TypeError, match="resources must be a dict"):
         fit_remote(unfitted, X, y, client=client, resources="GPU")
+    with pytest.raises(TypeError, match=r"needs a scikit-learn style estimator .* got 'lr'"):
+        fit_remote("lr", X, y, client=client)
 
 
 def test_fit_xgboost_dask_over_partitions(client):
@@ -518,6 +520,11 @@ def test_fit_xgboost_dask_over_partitions(client):
     model = fit_xgboost_dask(dX, dy, client=client, n_estimators=20, max_depth=3, nthread=1)
     assert roc_auc_score(y, model.predict_proba(X)[:, 1]) > 0.95
     assert model.n_classes_ == 2
+    # in-memory data: told how to partition it (xgboost.dask's own error names no argument)
+    with pytest.raises(TypeError, match=r"^X must be a dask array .* got ndarray"):
+        fit_xgboost_dask(X, dy, client=client)
+    with pytest.raises(TypeError, match=r"^y must be a dask array .* got ndarray"):
+        fit_xgboost_dask(dX, y, client=client)
 
 
 def test_resources_put_trials_on_matching_workers(tmp_path):
@@ -634,6 +641,11 @@ def test_shared_path_read_once_per_worker(tmp_path, client):
     loads = client.run(load_count, data_token(shared))
     used = set(result.to_dataframe()["worker"])
     assert all(loads[w] == 1 for w in used) and all(v <= 1 for v in loads.values()), loads
+    missing = SharedPath(str(tmp_path / "moved.parquet"))
+    with pytest.raises(FileNotFoundError, match=r"SharedPath '.*moved\.parquet': no such file"):
+        scan(total, {"i": Int(0, 9)}, n_trials=1, store=tmp_path / "m", client=client,
+             data=missing, progress=False)  # fmt: skip
+    assert not (tmp_path / "m").exists()  # refused before the store was claimed
 
 
 def test_tpe_resume_after_interruption_replays_model_based_proposals(tmp_path, client):

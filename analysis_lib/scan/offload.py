@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .objective import is_estimator
 from .placement import warn_if_unplaceable
 
 __all__ = ["fit_remote", "fit_xgboost_dask"]
@@ -67,6 +68,11 @@ def fit_remote(
     client = client if client is not None else get_client()
     if resources is not None and not isinstance(resources, Mapping):
         raise TypeError(f"resources must be a dict such as {{'GPU': 1}}, got {resources!r}")
+    if not is_estimator(estimator):
+        raise TypeError(
+            f"fit_remote needs a scikit-learn style estimator (fit, get_params, set_params), "
+            f"got {estimator!r}"
+        )
     warn_if_unplaceable(client, resources, "the fit")
     parts = client.scatter([X, y, sample_weight], hash=False)
     future = client.submit(_fit, estimator, *parts, pure=False, resources=resources)
@@ -111,6 +117,14 @@ def fit_xgboost_dask(
 
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    for name, value in (("X", X), ("y", y), ("sample_weight", sample_weight)):
+        if value is not None and not _is_dask_collection(value):
+            raise TypeError(
+                f"{name} must be a dask array or data frame (partitions train on their "
+                f"workers), got {type(value).__name__}: wrap in-memory data with "
+                "dask.array.from_array(...) or dask.dataframe.from_pandas(...), or fit it on "
+                "one worker with fit_remote"
+            )
     client = client if client is not None else get_client()
     cls = dxgb.DaskXGBClassifier if task == "classification" else dxgb.DaskXGBRegressor
     model = cls(**params)
@@ -120,3 +134,9 @@ def fit_xgboost_dask(
     local = local_cls(**params)
     local.load_model(model.get_booster().save_raw(raw_format="ubj"))
     return local
+
+
+def _is_dask_collection(value: Any) -> bool:
+    from dask import is_dask_collection
+
+    return is_dask_collection(value)

@@ -114,7 +114,13 @@ def data_token(data: Any) -> str:
     For a :class:`SharedPath`, the path, size and modification time of the file.
     """
     if isinstance(data, SharedPath):
-        st = os.stat(data.path)
+        try:
+            st = os.stat(data.path)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"SharedPath {data.path!r}: no such file here (the client names the data by "
+                "the file's size and time, so it must see the shared file system too)"
+            ) from exc
         key = pickle.dumps((os.path.abspath(data.path), st.st_size, st.st_mtime_ns))
         return hashlib.sha256(key).hexdigest()[:16]
     return hashlib.sha256(pickle.dumps(data, protocol=5)).hexdigest()[:16]
