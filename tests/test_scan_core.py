@@ -6,6 +6,7 @@ execution, so "recomputes 0 trials" and "each grid point once" are observed, not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -527,37 +528,48 @@ def test_fit_xgboost_dask_over_partitions(client):
         fit_xgboost_dask(dX, y, client=client)
 
 
-def test_resources_put_trials_on_matching_workers(tmp_path):
-    """``resources={"GPU": 1}``: every trial runs on the one worker that advertises a GPU."""
+@contextlib.contextmanager
+def spec_cluster(**workers):
+    """A cluster of in-process workers given by their options, and its client."""
     from distributed import Scheduler, SpecCluster, Worker
 
-    workers = {
-        "cpu": {"cls": Worker, "options": {"nthreads": 1}},
-        "gpu": {"cls": Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
-    }
+    specs = {name: {"cls": Worker, "options": options} for name, options in workers.items()}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
-    with (
-        SpecCluster(workers=workers, scheduler=scheduler) as cluster,
-        Client(cluster) as c,
-    ):
-        c.wait_for_workers(2)
-        info = c.scheduler_info()["workers"]
-        gpu = [a for a, w in info.items() if w.get("resources", {}).get("GPU")]
+    with SpecCluster(workers=specs, scheduler=scheduler) as cluster, Client(cluster) as c:
+        c.wait_for_workers(len(specs))
+        yield cluster, c
+
+
+def gpu_workers(client) -> set[str]:
+    info = client.scheduler_info()["workers"]
+    return {a for a, w in info.items() if w.get("resources", {}).get("GPU")}
+
+
+def grid_scan_on_gpus(client, store, n):
+    """Trials 0..n-1, each asking for one GPU; their values are the trial's x."""
+    return scan(
+        lambda params: params["x"],
+        {"x": Int(0, n - 1)},
+        n_trials=n,
+        sampler="grid",
+        seed=0,
+        store=store,
+        client=client,
+        resources={"GPU": 1},
+        progress=False,
+    )
+
+
+def test_resources_put_trials_on_matching_workers(tmp_path):
+    """``resources={"GPU": 1}``: every trial runs on the one worker that advertises a GPU."""
+    one_gpu = {"nthreads": 1, "resources": {"GPU": 1}}
+    with spec_cluster(cpu={"nthreads": 1}, gpu=one_gpu) as (_, c):
+        gpu = gpu_workers(c)
         assert len(gpu) == 1
         with warnings.catch_warnings():
             warnings.simplefilter("error", NoMatchingWorkerWarning)  # a GPU worker is there
-            result = scan(
-                lambda params: params["x"],
-                {"x": Int(0, 5)},
-                n_trials=6,
-                sampler="grid",
-                seed=0,
-                store=tmp_path / "gpu",
-                client=c,
-                resources={"GPU": 1},
-                progress=False,
-            )
-        assert set(result.to_dataframe()["worker"]) == set(gpu)
+            result = grid_scan_on_gpus(c, tmp_path / "gpu", 6)
+        assert set(result.to_dataframe()["worker"]) == gpu
 
 
 def test_unplaceable_resources_are_named(client):
@@ -573,15 +585,7 @@ def test_unplaceable_resources_are_named(client):
 def test_trials_needing_a_gpu_warn_and_wait_for_a_gpu_worker(tmp_path):
     """No worker offers ``GPU``: the scan says so, then its trials run on the GPU worker
     that joins later (a separate ``dask worker`` process, as a batch job would start)."""
-    from distributed import Scheduler, SpecCluster, Worker
-
-    workers = {"cpu": {"cls": Worker, "options": {"nthreads": 1}}}
-    scheduler = {"cls": Scheduler, "options": {"dashboard_address": ":0"}}
-    with (
-        SpecCluster(workers=workers, scheduler=scheduler) as cluster,
-        Client(cluster) as c,
-    ):
-        c.wait_for_workers(1)
+    with spec_cluster(cpu={"nthreads": 1}) as (cluster, c):
         command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
         command += ["--nthreads", "1", "--no-nanny", "--resources", "GPU=1"]
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -590,19 +594,8 @@ def test_trials_needing_a_gpu_warn_and_wait_for_a_gpu_worker(tmp_path):
         late.start()
         try:
             with pytest.warns(NoMatchingWorkerWarning, match=r"offers \{'GPU': 1\} \(1 worker"):
-                result = scan(
-                    lambda params: params["x"],
-                    {"x": Int(0, 3)},
-                    n_trials=4,
-                    sampler="grid",
-                    seed=0,
-                    store=tmp_path / "wait",
-                    client=c,
-                    resources={"GPU": 1},
-                    progress=False,
-                )
-            info = c.scheduler_info()["workers"]
-            gpu = {a for a, w in info.items() if w.get("resources", {}).get("GPU")}
+                result = grid_scan_on_gpus(c, tmp_path / "wait", 4)
+            gpu = gpu_workers(c)
             assert len(gpu) == 1
             assert set(result.to_dataframe()["worker"]) == gpu
             assert sorted(result.to_dataframe()["value"]) == [0.0, 1.0, 2.0, 3.0]
