@@ -254,7 +254,8 @@ class SemileptonicProcessor(ProcessorABC):
 
         h = hashlib.sha256(json.dumps(self.config(), sort_keys=True, default=str).encode())
         h.update(json.dumps(code_version(git=False), sort_keys=True).encode())
-        if self.scorer is not None and self.scorer._model is not None:
+        if self.scorer is not None and self.scorer._path is None:
+            # an in-memory model; a file's checksum is in the config already
             h.update(cloudpickle.dumps(self.scorer._model))
         return h.hexdigest()[:16]
 

@@ -112,13 +112,14 @@ def fit_xgboost_dask(
         A local model, usable on in-memory data.
     """
     import xgboost
+    from dask import is_dask_collection
     from distributed import get_client
     from xgboost import dask as dxgb
 
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
     for name, value in (("X", X), ("y", y), ("sample_weight", sample_weight)):
-        if value is not None and not _is_dask_collection(value):
+        if value is not None and not is_dask_collection(value):
             raise TypeError(
                 f"{name} must be a dask array or data frame (partitions train on their "
                 f"workers), got {type(value).__name__}: wrap in-memory data with "
@@ -134,9 +135,3 @@ def fit_xgboost_dask(
     local = local_cls(**params)
     local.load_model(model.get_booster().save_raw(raw_format="ubj"))
     return local
-
-
-def _is_dask_collection(value: Any) -> bool:
-    from dask import is_dask_collection
-
-    return is_dask_collection(value)
