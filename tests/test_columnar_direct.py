@@ -258,3 +258,22 @@ def test_one_pass_selection_matches_a_python_loop(sorted_input):
         met_x = got.columns["met_pt"] * np.cos(got.columns["met_phi"])
         want = np.zeros(len(events)) if v == 0 else -shift[:, 0]
         np.testing.assert_allclose(met_x, want, rtol=1e-4, atol=1e-3)
+
+
+def test_sinh32_is_sinh_correctly_rounded_to_float32():
+    from analysis_lib.columnar.kernels import sinh32
+
+    rng = np.random.default_rng(7)
+    x = np.concatenate(
+        [
+            rng.uniform(-5.0, 5.0, 200_000),
+            rng.uniform(-0.6, 0.6, 50_000),  # both sides of the series' limit
+            [0.0, -0.0, 1e-30, -1e-7, 0.5, -0.5, np.nextafter(0.5, 0), np.inf, -np.inf],
+        ]
+    ).astype(np.float32)
+    got = sinh32(x)
+    want = np.sinh(x.astype(np.float64)).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert np.signbit(got[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()
+    assert np.isnan(sinh32(np.array([np.nan], dtype=np.float32)))[0]

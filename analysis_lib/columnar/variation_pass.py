@@ -152,10 +152,9 @@ def run_variations(
     flavour = jets.fields.get("hadronFlavour")
     if flavour is None:
         flavour = np.zeros(jets.n_objects, dtype=np.int32)
-    # vectorized float32 trigonometry (the precision of the stored angles): far faster
-    # than scalar calls in the loop; float64 from there on
+    # the angles' functions once per object, in float32 (the precision of the stored
+    # angles): far faster than scalar calls in the loop; float64 from there on
     phi = jets["phi"].astype(np.float32, copy=False)
-    eta = jets["eta"].astype(np.float32, copy=False)
     lep_phi = leptons.phi.astype(np.float32)
     met_x, met_y, met_pt = (np.asarray(a) for a in met)
     n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts = kernels.variation_pass(
@@ -170,14 +169,14 @@ def run_variations(
         flavour,
         np.cos(phi),
         np.sin(phi),
-        np.sinh(eta),
+        kernels.sinh32(jets["eta"].astype(np.float32, copy=False)),
         leptons.pt,
         leptons.eta,
         leptons.phi,
         leptons.mass,
         np.cos(lep_phi),
         np.sin(lep_phi),
-        np.sinh(leptons.eta.astype(np.float32)),
+        kernels.sinh32(leptons.eta.astype(np.float32)),
         leptons.charge,
         leptons.flavour,
         leptons.n_tight,
@@ -242,7 +241,7 @@ def feature_columns(
         "lep_charge": small[0],
         "lep_flavour": small[1],
         "met_pt": event["met_pt"],
-        "met_phi": np.arctan2(event["met_y"], event["met_x"]),
+        "met_phi": event["met_phi"],
         "n_jets": counts[0],
         "n_bjets": counts[1],
     }
