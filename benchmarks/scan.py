@@ -62,7 +62,10 @@ measured back to back;
 ``ceiling_two_processes_queue`` the same with the two processes taking the trials one at a
 time from a queue (each making its split and matrix once, as a scan worker does), over the
 median of three sequential loops around them: what this machine allows any 2-worker scan,
-the scan's orchestration costing nothing. For comparison, the scan and the sequential loop are
+the scan's orchestration costing nothing. ``machine_capacity`` is the same question
+without XGBoost: two processes of a pure arithmetic loop against one alone, bracketed by
+lone runs (:func:`benchmarks.report.parallel_capacity`), and how far one core's own speed
+moved meanwhile (``single_spread``). For comparison, the scan and the sequential loop are
 repeated on a cluster with Dask's
 default server settings (``dask_defaults``: also Dask's ``MALLOC_TRIM_THRESHOLD_`` alone in
 the workers, see ``hepml-compute.yaml``), and ``idle_cpu`` records the CPU an idle
@@ -103,7 +106,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import machine_info, write_report  # noqa: E402
+from benchmarks.report import machine_info, parallel_capacity, write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scan.json"
 SPEEDUP_TARGET = 1.9
@@ -777,6 +780,12 @@ def main(argv: list[str] | None = None) -> int:
         "dask_defaults": idle_cpu(client_factory({}), args.idle_seconds),
     }
     print("idle cluster CPU (fraction of the machine):", idle, flush=True)
+    capacity = parallel_capacity(workers, seconds=3.0, pairs=args.repeats)
+    print(
+        f"two busy loops vs one: {capacity['samples']} (one core's own speed moved "
+        f"{100 * capacity['single_spread']:.0f} % meanwhile)",
+        flush=True,
+    )
     med = {k: statistics.median(v) for k, v in samples.items()}
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -838,6 +847,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": dynamic_s,
             "sequential_s": sequential_again,
         },
+        "machine_capacity": capacity,
         "noise": machine_noise(samples["sequential"], ceiling + ceiling_dynamic, workers),
         "machine": machine_info("dask", "distributed", "optuna", "xgboost", "numpy"),
         "caveat": "other jobs on the machine skew the numbers: run it on a quiet machine",
@@ -857,7 +867,8 @@ def main(argv: list[str] | None = None) -> int:
         f"settings: speedup {report['dask_defaults']['speedup']:.2f}x; ideal schedule "
         f"{report['ceiling_ideal_schedule']['median']:.2f}x, two plain processes "
         f"{report['ceiling_two_processes']['median']:.2f}x, taking trials from one queue "
-        f"{report['ceiling_two_processes_queue']['median']:.2f}x"
+        f"{report['ceiling_two_processes_queue']['median']:.2f}x; two busy loops "
+        f"{capacity['median']:.2f}x"
     )
     if not report["noise"]["quiet"]:
         print(

@@ -79,3 +79,17 @@ def test_machine_noise_flags_spread_loops_and_ceilings_above_the_cores():
     assert not bench.machine_noise([9.6, 9.7], [2.04])["quiet"]
     # sequential loops 21 % apart
     assert not bench.machine_noise([9.7, 11.76], [1.9])["quiet"]
+
+
+def test_parallel_capacity_brackets_each_parallel_run_with_lone_runs():
+    from benchmarks.report import parallel_capacity
+
+    one = parallel_capacity(workers=1, seconds=0.3, pairs=2)
+    # one process against the mean of the lone runs around it: the same work, so about 1
+    assert len(one["samples"]) == 2 and len(one["single_rounds"]) == 3
+    assert all(0.5 < s < 2.0 for s in one["samples"]), one
+    assert one["single_spread"] == max(one["single_rounds"]) / min(one["single_rounds"]) - 1
+    two = parallel_capacity(workers=2, seconds=0.3, pairs=1)
+    bracket = 0.5 * (two["single_rounds"][0] + two["single_rounds"][1])
+    assert two["samples"][0] == pytest.approx(two["parallel_rounds"][0] / bracket)
+    assert two["median"] == two["samples"][0] > 0
