@@ -135,36 +135,84 @@ def _pair(jx, jy, jz, je, a, b):
 
 #: 1 / (2 n + 1)! for n = 0..7: the coefficients of sinh's series in x**2.
 _SINH_SERIES = tuple(1.0 / math.factorial(2 * n + 1) for n in range(8))
+#: 1 / n! for n = 0..14: exp's series, used on [0, 0.5] (``|x| / 16`` with ``|x| <= 8``).
+_EXP_SERIES = tuple(1.0 / math.factorial(n) for n in range(15))
+#: Above this ``|x|``, :func:`sinh32` calls ``exp`` (rare: |eta| of jets stays below 5.2).
+_SINH_POLY_MAX = 8.0
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _sinh_poly(v):
+    """``sinh(v)`` for ``|v| <= 8`` from polynomials only (so that loops of it vectorise)."""
+    a = abs(v)
+    v2 = v * v
+    s = _SINH_SERIES[7]
+    s = _SINH_SERIES[6] + v2 * s
+    s = _SINH_SERIES[5] + v2 * s
+    s = _SINH_SERIES[4] + v2 * s
+    s = _SINH_SERIES[3] + v2 * s
+    s = _SINH_SERIES[2] + v2 * s
+    s = _SINH_SERIES[1] + v2 * s
+    s = _SINH_SERIES[0] + v2 * s
+    # exp(a) = exp(a / 16) ** 16; the series to y**14 / 14! is within 1e-17 for y <= 0.5
+    y = a * 0.0625
+    p = _EXP_SERIES[14]
+    p = _EXP_SERIES[13] + y * p
+    p = _EXP_SERIES[12] + y * p
+    p = _EXP_SERIES[11] + y * p
+    p = _EXP_SERIES[10] + y * p
+    p = _EXP_SERIES[9] + y * p
+    p = _EXP_SERIES[8] + y * p
+    p = _EXP_SERIES[7] + y * p
+    p = _EXP_SERIES[6] + y * p
+    p = _EXP_SERIES[5] + y * p
+    p = _EXP_SERIES[4] + y * p
+    p = _EXP_SERIES[3] + y * p
+    p = _EXP_SERIES[2] + y * p
+    p = _EXP_SERIES[1] + y * p
+    p = _EXP_SERIES[0] + y * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    big = 0.5 * (p - 1.0 / p)
+    # near 0 the series of sinh itself: there e - 1/e cancels
+    return v * s if a < 0.5 else (big if v >= 0.0 else -big)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def sinh32(x):
     """``sinh`` of a float32 array, computed in float64 and rounded to float32.
 
-    numpy's float32 ``sinh`` is vectorised only with AVX-512; without, it took 37 ms for
-    1.8 M jets here, this 11 ms (from ``exp``, with a series near 0 where ``e - 1/e``
-    cancels; correctly rounded where numpy's is off by one unit in 26 % of the values).
+    numpy's float32 ``sinh`` is vectorised only with AVX-512 and is off by one unit in 26 %
+    of the values; ``math.exp`` per value cannot be vectorised at all. This loop uses only
+    polynomials, which the compiler vectorises (with fused multiply-adds where the CPU has
+    them): for ``|x| < 0.5`` the series of ``sinh`` to ``x**15 / 15!``, above it
+    ``exp(|x|)`` as ``exp(|x| / 16) ** 16`` from exp's series. The float64 value is within
+    a few 1e-15 of the true one, so the float32 result is the correctly rounded value but
+    in about one case in 10**7. Values beyond ``|x| = 8`` (and NaN, inf) take ``math.exp``
+    in a second pass; 1.7 M jets took 6 ms here (12 ms with ``math.exp``, 37 ms with numpy).
 
     Examples
     --------
-    >>> sinh32(np.array([0.0, 0.1, 2.0], dtype=np.float32)).tolist() == np.sinh(
-    ...     np.array([0.0, 0.1, 2.0], dtype=np.float32).astype(np.float64)
-    ... ).astype(np.float32).tolist()
+    >>> x = np.array([0.0, 0.1, -2.0, 9.5, np.inf], dtype=np.float32)
+    >>> sinh32(x).tolist() == np.sinh(x.astype(np.float64)).astype(np.float32).tolist()
     True
     """
-    out = np.empty(len(x), dtype=np.float32)
-    for i in range(len(x)):
+    n = len(x)
+    out = np.empty(n, dtype=np.float32)
+    outside = 0
+    for i in range(n):
         v = np.float64(x[i])
-        if abs(v) < 0.5:
-            # the series to x**15 / 15!: the next term is below 1e-19 of the sum
-            v2 = v * v
-            s = _SINH_SERIES[-1]
-            for c in _SINH_SERIES[-2::-1]:
-                s = c + v2 * s
-            out[i] = v * s
-        else:
-            e = math.exp(v)
-            out[i] = 0.5 * (e - 1.0 / e)
+        outside += not (abs(v) <= _SINH_POLY_MAX)
+        out[i] = _sinh_poly(v)
+    if outside:
+        for i in range(n):
+            v = np.float64(x[i])
+            if not (abs(v) <= _SINH_POLY_MAX):
+                e = math.exp(abs(v))
+                s = 0.5 * (e - 1.0 / e)
+                out[i] = s if v >= 0.0 else -s
     return out
 
 
