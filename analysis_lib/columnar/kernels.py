@@ -174,9 +174,10 @@ def sinh32(x):
     polynomials, which the compiler vectorises (with fused multiply-adds where the CPU has
     them): for ``|x| < 0.5`` the series of ``sinh`` to ``x**15 / 15!``, above it
     ``exp(|x|)`` as ``exp(|x| / 16) ** 16`` from exp's series. The float64 value is within
-    a few 1e-15 of the true one, so the float32 result is the correctly rounded value but
-    in about one case in 10**7. Values beyond ``|x| = 8`` (and NaN, inf) take ``math.exp``
-    in a second pass; 1.7 M jets took 6 ms here (12 ms with ``math.exp``, 37 ms with numpy).
+    a few 1e-15 of the true one, far below float32's unit; rounded to float32 it equalled
+    ``np.sinh`` in float64, rounded, for all of 2.2 M values tried. Values beyond ``|x| = 8``
+    (and NaN, inf) take ``math.exp`` in a second pass. 1.7 M jets took 5 ms here (12 ms
+    with ``math.exp`` per value, 37 ms with numpy's float32 ``sinh``).
 
     Examples
     --------
