@@ -2,7 +2,7 @@
 
 The benchmark writes a synthetic NanoAOD-like file (``tests/columnar_samples.py``, default
 300 000 events, uproot's default compression) and measures the arms below. Each of the
-first six runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
+first seven runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
 arm runs on the memory another arm just freed; the processes take turns, one sample at a
 time, so that a change of the machine's speed during the run reaches every arm. A process
 keeps a speed of its own from sample to sample (four processes of the raw read sampled in
@@ -32,6 +32,12 @@ the medians are over all samples of all rounds:
     columns through the NanoEvents records (the fallback path);
 ``features_one_chunk`` (informational)
     the pipeline with the whole file as one chunk;
+``features_no_arithmetic`` (informational)
+    the pipeline with its kernel's arithmetic left out (:mod:`benchmarks.kernel_floor`:
+    the inputs read once, the same outputs allocated and written for the same rows): the
+    time no faster kernel can go below. ``kernel_arithmetic_s`` (``features`` minus this)
+    is what the arithmetic costs, ``kernel_arithmetic_budget_s`` (``raw / 0.8`` minus
+    this) what it may cost for the target;
 ``features_parallel`` (informational)
     the same on a local Dask cluster of ``--workers`` processes (default: the CPU count),
     made as a run given no cluster makes it
@@ -187,6 +193,7 @@ ARMS = (
     "read_only",
     "features_nanoevents",
     "features_one_chunk",
+    "features_no_arithmetic",
 )
 
 
@@ -214,6 +221,10 @@ def arm_sampler(
     processor = SemileptonicProcessor(
         variations=variations, fast_read=name != "features_nanoevents"
     )
+    if name == "features_no_arithmetic":
+        from benchmarks.kernel_floor import install
+
+        install()  # for the life of this arm's process; its warm-up runs learn the rows
     size = n_events if name == "features_one_chunk" else chunksize
     return lambda: pipeline(path, processor, executor="iterative", chunksize=size)[0]
 
@@ -454,11 +465,14 @@ def main(argv: list[str] | None = None) -> int:
             "features_nanoevents": raw_med / med["features_nanoevents"],
             "features_one_chunk": raw_med / med["features_one_chunk"],
             "read_only": raw_med / med["read_only"],
+            "features_no_arithmetic": raw_med / med["features_no_arithmetic"],
             "inference": statistics.median(bare_s) / statistics.median(inproc_s),
             "inference_vs_inplace": statistics.median(inplace_s) / statistics.median(inproc_s),
             "inference_target": INFERENCE_TARGET,
         },
         "max_score_difference": max_diff,
+        "kernel_arithmetic_s": feat_med - med["features_no_arithmetic"],
+        "kernel_arithmetic_budget_s": raw_med / FEATURES_TARGET - med["features_no_arithmetic"],
     }
     if parallel_s:
         par_med = statistics.median(parallel_s)
@@ -497,6 +511,13 @@ def main(argv: list[str] | None = None) -> int:
         "  same, the file as one chunk",
         med["features_one_chunk"],
         f"ratio {r['features_one_chunk']:.2f}",
+    )
+    line(
+        "  same, no kernel arithmetic",
+        med["features_no_arithmetic"],
+        f"ratio {r['features_no_arithmetic']:.2f}: the arithmetic takes "
+        f"{report['kernel_arithmetic_s'] * 1e3:.0f} ms, "
+        f"{report['kernel_arithmetic_budget_s'] * 1e3:.0f} ms for the target",
     )
     if parallel_s:
         print(

@@ -1,0 +1,181 @@
+"""The pipeline's kernel without its arithmetic: the time no faster kernel can go below.
+
+:func:`floor_pass` stands in for :func:`analysis_lib.columnar.kernels.variation_pass`
+and does only what any version of it must do: read each candidate event's jets once,
+allocate the same outputs (same shapes and types, in numba as the kernel does) and write
+them — every per-event output, and the columns of the same rows the kernel picks (a
+constant instead of the features). :class:`FloorKernel` learns those rows by running the
+real kernel the first time it sees a chunk, and runs :func:`floor_pass` every later time.
+
+``benchmarks/columnar.py`` times the pipeline with it installed (:func:`install`, the
+``features_no_arithmetic`` arm): ``features - features_no_arithmetic`` is what the kernel's
+arithmetic costs, and ``raw / 0.8 - features_no_arithmetic`` what it may cost for the
+target.
+
+Examples
+--------
+>>> import analysis_lib.columnar.kernels as kernels
+>>> real = kernels.variation_pass
+>>> with installed() as kernel:
+...     kernels.variation_pass is kernel, kernel.real is real
+(True, True)
+>>> kernels.variation_pass is real
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Iterator
+
+import numba
+import numpy as np
+
+__all__ = ["FloorKernel", "floor_pass", "install", "installed"]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def floor_pass(
+    offsets,
+    candidates,
+    pt,
+    eta,
+    phi,
+    mass,
+    jet_id,
+    btag,
+    flavour,
+    cos_phi,
+    sin_phi,
+    sinh_eta,
+    n_var,
+    n_sf,
+    n_block,
+    rows_in,
+    n_rows_in,
+):
+    """The outputs of ``variation_pass`` for the rows ``rows_in[v, :n_rows_in[v]]``, uncomputed.
+
+    Returns ``n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts`` with
+    the kernel's shapes and types; ``block`` holds ``n_block`` feature rows.
+    """
+    n = len(offsets) - 1
+    cap = len(candidates)
+    n_jets = np.zeros((n_var, n), dtype=np.int32)
+    n_bjets = np.zeros((n_var, n), dtype=np.int32)
+    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
+    bits = np.empty((n_var, n), dtype=np.uint32)
+    depth = np.empty((n_var, n), dtype=np.int64)
+    rows = np.empty((n_var, cap), dtype=np.int64)
+    n_rows = np.zeros(n_var, dtype=np.int64)
+    block = np.empty((n_block, n_var * cap), dtype=np.float32)
+    small = np.empty((2, n_var * cap), dtype=np.int8)
+    counts = np.empty((2, n_var * cap), dtype=np.int16)
+    # every input the kernel reads, once
+    total = 0.0
+    for q in range(cap):
+        e = candidates[q]
+        for j in range(offsets[e], offsets[e + 1]):
+            total += pt[j] + eta[j] + phi[j] + mass[j] + btag[j] + cos_phi[j]
+            total += sin_phi[j] + sinh_eta[j] + jet_id[j] + flavour[j]
+    value = np.float32(total)
+    for v in range(n_var):
+        for e in range(n):
+            bits[v, e] = 0
+            depth[v, e] = 0
+        for q in range(n_rows_in[v]):
+            rows[v, q] = rows_in[v, q]
+            c = v * cap + q
+            for r in range(n_block):
+                block[r, c] = value
+            small[0, c] = 0
+            small[1, c] = 0
+            counts[0, c] = 0
+            counts[1, c] = 0
+        n_rows[v] = n_rows_in[v]
+    return n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts
+
+
+class FloorKernel:
+    """``variation_pass`` for the first call on each chunk, :func:`floor_pass` after that.
+
+    Parameters
+    ----------
+    real : callable
+        The kernel (:func:`analysis_lib.columnar.kernels.variation_pass`).
+
+    Attributes
+    ----------
+    calls : dict
+        ``{"real": int, "floor": int}``, how many calls went where.
+    """
+
+    _INPUTS = (
+        "offsets",
+        "candidates",
+        "pt",
+        "eta",
+        "phi",
+        "mass",
+        "jet_id",
+        "btag",
+        "flavour",
+        "cos_phi",
+        "sin_phi",
+        "sinh_eta",
+    )
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self._names = list(inspect.signature(getattr(real, "py_func", real)).parameters)
+        missing = sorted({*self._INPUTS, "scalar", "n_sf"} - set(self._names))
+        if missing:
+            raise TypeError(f"the kernel has no argument(s) {', '.join(missing)}")
+        self._rows: dict[tuple, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.calls = {"real": 0, "floor": 0}
+
+    def __call__(self, *args):
+        if len(args) != len(self._names):
+            raise TypeError(f"{len(args)} arguments for a kernel of {len(self._names)}")
+        named = dict(zip(self._names, args, strict=True))
+        offsets, candidates = named["offsets"], named["candidates"]
+        key = (
+            len(offsets),
+            int(offsets[-1]),
+            len(candidates),
+            int(candidates[0]) if len(candidates) else -1,
+            len(named["scalar"]),
+            int(named["n_sf"]),
+        )
+        if key not in self._rows:
+            self.calls["real"] += 1
+            out = self.real(*args)
+            rows, n_rows, block = out[5], out[6], out[7]
+            self._rows[key] = (rows.copy(), n_rows.copy(), block.shape[0])
+            return out
+        self.calls["floor"] += 1
+        rows, n_rows, n_block = self._rows[key]
+        inputs = [named[name] for name in self._INPUTS]
+        return floor_pass(*inputs, len(named["scalar"]), int(named["n_sf"]), n_block, rows, n_rows)
+
+
+def install() -> FloorKernel:
+    """Make the pipeline call a :class:`FloorKernel` from now on; it is returned."""
+    from analysis_lib.columnar import kernels
+
+    kernel = FloorKernel(kernels.variation_pass)
+    kernels.variation_pass = kernel
+    return kernel
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[FloorKernel]:
+    """:func:`install`, and the real kernel back on leaving."""
+    from analysis_lib.columnar import kernels
+
+    kernel = install()
+    try:
+        yield kernel
+    finally:
+        kernels.variation_pass = kernel.real
