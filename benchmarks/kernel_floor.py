@@ -31,54 +31,33 @@ from collections.abc import Iterator
 
 import numba
 import numpy as np
+from numba import literal_unroll
+
+from analysis_lib.columnar.kernels import pass_outputs
 
 __all__ = ["FloorKernel", "floor_pass", "install", "installed"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def floor_pass(
-    offsets,
-    candidates,
-    pt,
-    eta,
-    phi,
-    mass,
-    jet_id,
-    btag,
-    flavour,
-    cos_phi,
-    sin_phi,
-    sinh_eta,
-    n_var,
-    n_sf,
-    n_block,
-    rows_in,
-    n_rows_in,
-):
+def floor_pass(offsets, candidates, jets, n_var, n_sf, n_block, rows_in, n_rows_in):
     """The outputs of ``variation_pass`` for the rows ``rows_in[v, :n_rows_in[v]]``, uncomputed.
 
-    Returns ``n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts`` with
-    the kernel's shapes and types; ``block`` holds ``n_block`` feature rows.
+    ``jets`` is a tuple of the kernel's per-jet arrays, read once for each candidate
+    event's jets. Returns ``n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small,
+    counts`` with the kernel's shapes and types; ``block`` holds ``n_block`` feature rows.
     """
     n = len(offsets) - 1
     cap = len(candidates)
-    n_jets = np.zeros((n_var, n), dtype=np.int32)
-    n_bjets = np.zeros((n_var, n), dtype=np.int32)
-    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
-    bits = np.empty((n_var, n), dtype=np.uint32)
-    depth = np.empty((n_var, n), dtype=np.int64)
-    rows = np.empty((n_var, cap), dtype=np.int64)
-    n_rows = np.zeros(n_var, dtype=np.int64)
-    block = np.empty((n_block, n_var * cap), dtype=np.float32)
-    small = np.empty((2, n_var * cap), dtype=np.int8)
-    counts = np.empty((2, n_var * cap), dtype=np.int16)
+    n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts = pass_outputs(
+        n_var, n, cap, n_sf, n_block
+    )
     # every input the kernel reads, once
     total = 0.0
     for q in range(cap):
         e = candidates[q]
-        for j in range(offsets[e], offsets[e + 1]):
-            total += pt[j] + eta[j] + phi[j] + mass[j] + btag[j] + cos_phi[j]
-            total += sin_phi[j] + sinh_eta[j] + jet_id[j] + flavour[j]
+        for values in literal_unroll(jets):
+            for j in range(offsets[e], offsets[e + 1]):
+                total += values[j]
     value = np.float32(total)
     for v in range(n_var):
         for e in range(n):
@@ -111,25 +90,10 @@ class FloorKernel:
         ``{"real": int, "floor": int}``, how many calls went where.
     """
 
-    _INPUTS = (
-        "offsets",
-        "candidates",
-        "pt",
-        "eta",
-        "phi",
-        "mass",
-        "jet_id",
-        "btag",
-        "flavour",
-        "cos_phi",
-        "sin_phi",
-        "sinh_eta",
-    )
-
     def __init__(self, real) -> None:
         self.real = real
         self._names = list(inspect.signature(getattr(real, "py_func", real)).parameters)
-        missing = sorted({*self._INPUTS, "scalar", "n_sf"} - set(self._names))
+        missing = sorted({"offsets", "candidates", "scalar", "n_sf"} - set(self._names))
         if missing:
             raise TypeError(f"the kernel has no argument(s) {', '.join(missing)}")
         self._rows: dict[tuple, tuple[np.ndarray, np.ndarray, int]] = {}
@@ -156,8 +120,17 @@ class FloorKernel:
             return out
         self.calls["floor"] += 1
         rows, n_rows, n_block = self._rows[key]
-        inputs = [named[name] for name in self._INPUTS]
-        return floor_pass(*inputs, len(named["scalar"]), int(named["n_sf"]), n_block, rows, n_rows)
+        # the per-jet arrays: one value per jet of the chunk
+        jets = tuple(
+            a
+            for name, a in named.items()
+            if name not in ("offsets", "candidates")
+            and isinstance(a, np.ndarray)
+            and a.ndim == 1
+            and len(a) == offsets[-1]
+        )
+        n_var, n_sf = len(named["scalar"]), int(named["n_sf"])
+        return floor_pass(offsets, candidates, jets, n_var, n_sf, n_block, rows, n_rows)
 
 
 def install() -> FloorKernel:

@@ -225,6 +225,28 @@ BLOCK_EVENT = ("lep_pt", "lep_eta", "lep_phi", "met_pt", "met_phi")
 BLOCK_EVENTS = 2048
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def pass_outputs(n_var, n, cap, n_sf, n_block):
+    """The arrays :func:`variation_pass` returns, allocated: ``n_block`` feature rows.
+
+    ``n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts``; ``n_jets``,
+    ``n_bjets`` and ``n_rows`` zero and ``sf`` one, the others uninitialised.
+    """
+    width = n_var * cap
+    return (
+        np.zeros((n_var, n), dtype=np.int32),
+        np.zeros((n_var, n), dtype=np.int32),
+        np.ones((n_var, n, n_sf), dtype=np.float64),
+        np.empty((n_var, n), dtype=np.uint32),
+        np.empty((n_var, n), dtype=np.int64),
+        np.empty((n_var, cap), dtype=np.int64),
+        np.zeros(n_var, dtype=np.int64),
+        np.empty((n_block, width), dtype=np.float32),
+        np.empty((2, width), dtype=np.int8),
+        np.empty((2, width), dtype=np.int16),
+    )
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def variation_pass(
     offsets,
@@ -337,20 +359,11 @@ def variation_pass(
     n = len(offsets) - 1
     n_var = len(scalar)
     cap = len(candidates)
-    # outputs
-    n_jets = np.zeros((n_var, n), dtype=np.int32)
-    n_bjets = np.zeros((n_var, n), dtype=np.int32)
-    sf = np.ones((n_var, n, n_sf), dtype=np.float64)
-    bits = np.empty((n_var, n), dtype=np.uint32)
-    depth = np.empty((n_var, n), dtype=np.int64)
-    rows = np.empty((n_var, cap), dtype=np.int64)
-    n_rows = np.zeros(n_var, dtype=np.int64)
-    width = n_var * cap
     jm0 = 4 * n_store  # first mass row
     ev0 = jm0 + len(BLOCK_MASSES)  # first per-event row
-    block = np.empty((ev0 + len(BLOCK_EVENT), width), dtype=np.float32)
-    small = np.empty((2, width), dtype=np.int8)
-    counts = np.empty((2, width), dtype=np.int16)
+    n_jets, n_bjets, sf, bits, depth, rows, n_rows, block, small, counts = pass_outputs(
+        n_var, n, cap, n_sf, ev0 + len(BLOCK_EVENT)
+    )
     # scratch of a block
     size = max(1, min(BLOCK_EVENTS, n))
     longest = 0
