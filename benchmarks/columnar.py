@@ -34,8 +34,8 @@ the medians are over all samples of all rounds:
     the pipeline with the whole file as one chunk;
 ``features_no_arithmetic`` (informational)
     the pipeline with its kernel's arithmetic left out (:mod:`benchmarks.kernel_floor`:
-    the inputs read once, the same outputs allocated and written for the same rows): the
-    time no faster kernel can go below. ``kernel_arithmetic_s`` (``features`` minus this)
+    the inputs read once, the same outputs allocated and written for the same rows):
+    about the least time any kernel takes. ``kernel_arithmetic_s`` (``features`` minus this)
     is what the arithmetic costs, ``kernel_arithmetic_budget_s`` (``raw / 0.8`` minus
     this) what it may cost for the target;
 ``features_parallel`` (informational)
