@@ -38,6 +38,10 @@ the medians are over all samples of all rounds:
     about the least time any kernel takes. ``kernel_arithmetic_s`` (``features`` minus this)
     is what the arithmetic costs, ``kernel_arithmetic_budget_s`` (``raw / 0.8`` minus
     this) what it may cost for the target;
+``features_nominal_only`` (informational)
+    the pipeline with no shape variation (``nominal`` only): ``variation_cost_s``, the
+    difference to ``features`` divided by the number of shape variations, is what one
+    shape variation adds to a run;
 ``features_parallel`` (informational)
     the same on a local Dask cluster of ``--workers`` processes (default: the CPU count),
     made as a run given no cluster makes it
@@ -194,6 +198,7 @@ ARMS = (
     "features_nanoevents",
     "features_one_chunk",
     "features_no_arithmetic",
+    "features_nominal_only",
 )
 
 
@@ -219,7 +224,8 @@ def arm_sampler(
     if name == "read_only":
         return lambda: read_only(path, chunksize, btag_branch)
     processor = SemileptonicProcessor(
-        variations=variations, fast_read=name != "features_nanoevents"
+        variations=[] if name == "features_nominal_only" else variations,
+        fast_read=name != "features_nanoevents",
     )
     if name == "features_no_arithmetic":
         from benchmarks.kernel_floor import install
@@ -466,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             "features_one_chunk": raw_med / med["features_one_chunk"],
             "read_only": raw_med / med["read_only"],
             "features_no_arithmetic": raw_med / med["features_no_arithmetic"],
+            "features_nominal_only": raw_med / med["features_nominal_only"],
             "inference": statistics.median(bare_s) / statistics.median(inproc_s),
             "inference_vs_inplace": statistics.median(inplace_s) / statistics.median(inproc_s),
             "inference_target": INFERENCE_TARGET,
@@ -473,6 +480,14 @@ def main(argv: list[str] | None = None) -> int:
         "max_score_difference": max_diff,
         "kernel_arithmetic_s": feat_med - med["features_no_arithmetic"],
         "kernel_arithmetic_budget_s": raw_med / FEATURES_TARGET - med["features_no_arithmetic"],
+        # what one shape variation adds to a run, and what the target leaves for each
+        "variation_cost_s": (feat_med - med["features_nominal_only"]) / len(variations)
+        if variations
+        else None,
+        "variation_budget_s": (raw_med / FEATURES_TARGET - med["features_nominal_only"])
+        / len(variations)
+        if variations
+        else None,
     }
     if parallel_s:
         par_med = statistics.median(parallel_s)
@@ -519,6 +534,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{report['kernel_arithmetic_s'] * 1e3:.0f} ms, "
         f"{report['kernel_arithmetic_budget_s'] * 1e3:.0f} ms for the target",
     )
+    if variations:
+        line(
+            "  same, nominal only",
+            med["features_nominal_only"],
+            f"ratio {r['features_nominal_only']:.2f}: a shape variation adds "
+            f"{report['variation_cost_s'] * 1e3:.0f} ms, "
+            f"{report['variation_budget_s'] * 1e3:.0f} ms for the target",
+        )
     if parallel_s:
         print(
             f"  {f'  same, {args.workers} Dask workers':36s} {par_med:8.3f} s  "
