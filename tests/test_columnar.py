@@ -23,6 +23,7 @@ from columnar_samples import corrupt_copy, truncate_copy, write_sample
 
 from analysis_lib.columnar import (
     CUT_NAMES,
+    MASS_COLUMNS,
     VARIATIONS,
     BadInputError,
     Cuts,
@@ -338,6 +339,27 @@ def test_jes_up_scales_jets_and_changes_selection_consistently(full_run, samples
     for event in list(varied.index[:50]):
         ref = reference(raw[by_event[event]], factor=1 + shift)
         assert varied.loc[event, "met_pt"] == pytest.approx(ref["met_pt"], rel=1e-5)
+
+
+def test_jes_features_match_vector_reference(full_run, samples):
+    """Every feature of the energy-scale variations, from the scaled jets and shifted MET."""
+    result, _ = full_run
+    shift = SystematicsConfig().jes_shift
+    raw = raw_events(samples["ttbar"])
+    by_event = {int(e): i for i, e in enumerate(raw.event)}
+    for variation, factor in (("jes_up", 1 + shift), ("jes_down", 1 - shift)):
+        table = result.to_pandas("ttbar", variation)
+        checked = 0
+        for row in table.head(150).itertuples():
+            ref = reference(raw[by_event[row.event]], factor=factor)
+            assert (ref["n_jets"], ref["n_bjets"]) == (row.n_jets, row.n_bjets)
+            for i, (jet, btag) in enumerate(ref["jets"][:4], start=1):
+                assert getattr(row, f"jet{i}_pt") == pytest.approx(jet.pt, rel=1e-5)
+                assert getattr(row, f"jet{i}_btag") == pytest.approx(btag, rel=1e-6)
+            for key in ("met_pt", "met_phi", *MASS_COLUMNS):
+                assert getattr(row, key) == pytest.approx(ref[key], rel=1e-4, abs=1e-2), key
+            checked += 1
+        assert checked == 150, variation
 
 
 def test_jer_is_reproducible_and_independent_of_chunking(samples):
