@@ -2,7 +2,7 @@
 
 The benchmark writes a synthetic NanoAOD-like file (``tests/columnar_samples.py``, default
 300 000 events, uproot's default compression) and measures the arms below. Each of the
-first seven runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
+first eight runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
 arm runs on the memory another arm just freed; the processes take turns, one sample at a
 time, so that a change of the machine's speed during the run reaches every arm. A process
 keeps a speed of its own from sample to sample (four processes of the raw read sampled in
