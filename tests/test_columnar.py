@@ -768,6 +768,16 @@ def test_filesets_that_would_double_count_or_collide_are_refused(samples, tmp_pa
         run_columnar([tt], executor="iterative", progress=False, maxchunks=0)
 
 
+@pytest.mark.parametrize("workers", [0, -1, 2.5, True])
+def test_bad_worker_counts_are_refused_up_front(samples, workers):
+    # 0 was once taken as "the default" without a word; -1 failed deep in the executor
+    # with a message that did not name the setting
+    with pytest.raises(
+        ValueError, match=f"workers must be a positive integer or None, not {workers!r}"
+    ):
+        run_columnar([samples["ttbar"]], executor="futures", progress=False, workers=workers)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [

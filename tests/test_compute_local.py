@@ -49,6 +49,15 @@ def test_local_cluster_of_library_calls():
         assert [w.memory_manager.memory_limit for w in cluster.workers.values()] == [2**30] * 3
 
 
+@pytest.mark.parametrize("workers", [0, -2, 1.5])
+def test_local_cluster_refuses_a_bad_worker_count(workers):
+    # 0 used to mean the default without a word
+    with pytest.raises(
+        ValueError, match=f"workers must be a positive integer or None, not {workers}"
+    ):
+        local_cluster(workers, environ={})
+
+
 def _visible_devices() -> str:
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
 

@@ -178,6 +178,20 @@ def test_bad_options_name_the_value(kwargs, value, tmp_path):
         generate("ttbar_semilep", 10, cache_dir=tmp_path, progress=False, **kwargs)
 
 
+@pytest.mark.parametrize("n_workers", [0, -2, 1.5])
+def test_generate_file_refuses_a_bad_worker_count(n_workers, tmp_path):
+    # it used to take 0 or -2 as one worker and 1.5 as one, without a word
+    config = pythia.GeneratorConfig(pythia.TTBAR_SETTINGS, n_events=5)
+    with pytest.raises(
+        (ValueError, TypeError),
+        match=re.escape(f"n_workers must be a positive integer, got {n_workers!r}"),
+    ):
+        pythia.generate_file(
+            config, tmp_path / "out" / "tt.root", n_workers=n_workers, progress=False
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cache_key_changes_with_configuration(tmp_path):
     base = sample_path("zprime_m750", 100, seed=1, cache_dir=tmp_path)
     assert base == sample_path("zprime_m750", 100, seed=1, cache_dir=tmp_path)

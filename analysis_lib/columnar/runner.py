@@ -344,6 +344,10 @@ def run_columnar(
         isinstance(maxchunks, bool) or not isinstance(maxchunks, int) or maxchunks < 1
     ):
         raise ValueError(f"maxchunks must be a positive integer or None, not {maxchunks!r}")
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
     processor = processor or SemileptonicProcessor()
     output = Path(output) if output is not None else None
     ex, close = make_executor(executor, client=client, workers=workers, progress=progress)

@@ -195,7 +195,8 @@ def local_cluster(
     Parameters
     ----------
     workers
-        Worker processes (default: one per core of the session, else per CPU).
+        Worker processes (default: one per core of the session, else per CPU); a
+        positive integer.
     environ
         Where to read the session's ``HEPML_*`` choices (default ``os.environ``).
 
@@ -208,6 +209,10 @@ def local_cluster(
     """
     import psutil
 
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
     env = os.environ if environ is None else environ
     session = session_resources(env)
     overrides: dict[str, Any] = {}

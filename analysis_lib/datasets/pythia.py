@@ -714,9 +714,11 @@ def generate_file(
     """
     from tqdm.auto import tqdm
 
+    if n_workers is not None:
+        _check_positive_int("n_workers", n_workers)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    workers = max(1, int(n_workers if n_workers is not None else (os.cpu_count() or 1)))
+    workers = int(n_workers) if n_workers is not None else (os.cpu_count() or 1)
     if client is None:
         workers = min(workers, config.n_chunks)
     tmp_root, tmp_json = _tmp_path(path), _tmp_path(path.with_name(path.name + ".json"))
