@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -156,3 +158,52 @@ def test_unknown_cut_and_missing_branch(sample, tmp_path, capsys):
     assert main([str(old), "-o", str(tmp_path), "--executor", "iterative"]) == 1
     err = capsys.readouterr().err
     assert "Jet_btagDeepB" in err and "--btag-branch" in err
+
+
+@pytest.mark.parametrize("executor", ["iterative", "dask"])
+def test_ctrl_c_keeps_the_finished_chunks_and_the_same_command_resumes(executor, tmp_path):
+    # a real SIGINT (Ctrl-C, or a batch system's) while the command runs: exit status 130, a
+    # message saying what is kept and what to do, no traceback, no table; then the same
+    # command finishes the run from the checkpoints, as an uninterrupted run would. On Dask
+    # (a local cluster, which imports dask-jobqueue) the status was 0, without a word.
+    path = write_sample(tmp_path / "many_chunks.root", 40_000, seed=5, basket_size=1000)
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    args = [str(path), "--executor", executor, "--no-progress", "--chunksize", "1000"]
+    if executor == "dask":
+        args += ["--workers", "1"]
+    args += ["--variations", "jes_up"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    command = [sys.executable, "-m", "analysis_lib.columnar", *args]
+    proc = subprocess.Popen(
+        [*command, "--output", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not list(out.glob(".checkpoints/**/*.coffea")):  # the first chunk is done
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no chunk finished in 240 s"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    kept = list(out.glob(".checkpoints/**/*.coffea"))
+    assert proc.returncode == 130, (stdout, stderr)
+    assert 1 <= len(kept) < 40, "interrupted after the first chunk, before the last"
+    assert (
+        f"interrupted: {len(kept)} finished chunk(s) are kept in {out / '.checkpoints'}" in stderr
+    )
+    assert "run the same command again" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert not list(out.glob("*/*.parquet"))
+
+    resumed = run_cli(*args, "--output", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (out / ".checkpoints").exists()
+    assert run_cli(*args, "--output", str(reference)).returncode == 0
+    for variation in ("nominal", "jes_up"):
+        table = pq.read_table(out / "many_chunks" / f"{variation}.parquet")
+        assert table.num_rows > 0
+        assert table.equals(pq.read_table(reference / "many_chunks" / f"{variation}.parquet"))

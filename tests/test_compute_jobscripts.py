@@ -208,3 +208,22 @@ def test_tls_directories_of_killed_sessions_are_swept(tmp_path):
         assert not orphan.exists() and fresh.directory.is_dir()
     finally:
         fresh.cleanup()
+
+
+def test_importing_the_batch_backends_keeps_ctrl_c():
+    # dask-jobqueue 0.9.0 replaces the SIGINT handler when imported, with one that exits
+    # with status 0: a script interrupted half way (Ctrl-C, or SIGINT from a batch system)
+    # then ended as if it had succeeded. In a fresh interpreter, every way in keeps it.
+    code = (
+        "import signal\n"
+        "from analysis_lib.compute import SLURMCluster, connect, local_cluster\n"
+        "import analysis_lib.columnar, analysis_lib.scan\n"
+        "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
+        "try:\n"
+        "    signal.raise_signal(signal.SIGINT)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "KeyboardInterrupt"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .checkpoint import AtomicCheckpointer
 from .errors import ColumnarError
 from .features import FeatureConfig, default_features
 from .inputs import BTAG_WORKING_POINTS, DEFAULT_BTAG_BRANCH
@@ -34,7 +37,8 @@ factors when there is no cross-section.
 
 exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
 (unreadable file, missing branch, unknown variation or cut, missing or broken model file,
-output directory that cannot be made); 2 wrong usage.
+output directory that cannot be made); 2 wrong usage; 130 interrupted (Ctrl-C): the chunks
+finished so far stay in DIR/.checkpoints, and the same command again resumes from them.
 
 examples:
   python -m analysis_lib.columnar data/ttbar_*.root --output features/
@@ -150,6 +154,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def interrupted_message(checkpoints: Path, done: int) -> str:
+    """What the command says when it is interrupted: what is kept and how to go on.
+
+    ``done`` is the number of this configuration's chunks checkpointed in ``checkpoints``.
+
+    Examples
+    --------
+    >>> print(interrupted_message(Path("out/.checkpoints"), 0))
+    interrupted: no chunk had finished; nothing was kept
+    >>> print(interrupted_message(Path("out/.checkpoints"), 3))
+    interrupted: 3 finished chunk(s) are kept in out/.checkpoints
+    run the same command again to process only the rest
+    """
+    if not done:
+        return "interrupted: no chunk had finished; nothing was kept"
+    return (
+        f"interrupted: {done} finished chunk(s) are kept in {checkpoints}\n"
+        "run the same command again to process only the rest"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -166,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if [r.lower() for r in require] == ["none"]:
         require = ()
     client = None
+    processor = None
     try:
         processor = SemileptonicProcessor(
             variations=args.variations,
@@ -206,6 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ColumnarError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        checkpoints = Path(args.output) / ".checkpoints"
+        done = 0
+        if processor is not None:
+            kept = AtomicCheckpointer(os.fspath(checkpoints), fingerprint=processor.fingerprint())
+            done = kept.count()
+        print(interrupted_message(checkpoints, done), file=sys.stderr)
+        return 130
     finally:
         if client is not None:
             client.close()

@@ -28,20 +28,48 @@ True
 
 from __future__ import annotations
 
+import importlib
 import shlex
+import signal
 import sys
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 import dask.config
-import dask_jobqueue
 from dask.utils import parse_bytes
-from dask_jobqueue.pbs import pbs_format_bytes_ceil
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from analysis_lib.compute.owned_tls import OwnsTLS
 from analysis_lib.compute.server_config import applied, environment_variables
 from analysis_lib.compute.tls import TemporaryTLS
+
+
+def import_keeping_ctrl_c(name: str) -> ModuleType:
+    """Import ``name`` and put back the process's Ctrl-C (SIGINT) handler if it changed it.
+
+    dask-jobqueue 0.9.0 sets, when imported, a SIGINT handler that calls ``sys.exit()``
+    (its runner module; dask/dask-jobqueue#696, fixed after that release): Ctrl-C, or a
+    batch system's SIGINT, then ends a script with exit status 0 instead of raising
+    ``KeyboardInterrupt`` — a run interrupted half way looked like one that succeeded.
+
+    Examples
+    --------
+    >>> import signal
+    >>> before = signal.getsignal(signal.SIGINT)
+    >>> module = import_keeping_ctrl_c("dask_jobqueue")
+    >>> signal.getsignal(signal.SIGINT) is before
+    True
+    """
+    before = signal.getsignal(signal.SIGINT)
+    module = importlib.import_module(name)
+    if before is not None and signal.getsignal(signal.SIGINT) is not before:
+        signal.signal(signal.SIGINT, before)
+    return module
+
+
+dask_jobqueue = import_keeping_ctrl_c("dask_jobqueue")
+pbs_format_bytes_ceil = import_keeping_ctrl_c("dask_jobqueue.pbs").pbs_format_bytes_ceil
 
 __all__ = ["BatchClusterMixin", "HTCondorCluster", "PBSCluster", "SLURMCluster"]
 
