@@ -6,6 +6,9 @@ the Dask resource ``GPU=1``), the others none (``CUDA_VISIBLE_DEVICES=""``), so 
 ask for ``resources={"GPU": 1}`` run only on a worker that owns a GPU. Workers are added
 through :meth:`scale`, so GPUs freed by retired workers go to new ones.
 
+Worker processes ignore the SIGINT of a Ctrl-C or of JupyterLab's "Interrupt kernel",
+which is meant for the client (:mod:`~analysis_lib.compute.worker_interrupts`).
+
 Given ``dask_config`` (:mod:`~analysis_lib.compute.server_config`), the scheduler and the
 first nannies are made with those Dask settings applied, and every worker process, also
 of workers added later, gets them from its nanny. Its worker environment entries
@@ -28,8 +31,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import dask.config
 import distributed
 
+from analysis_lib.compute import worker_interrupts
 from analysis_lib.compute.owned_tls import OwnsTLS
 from analysis_lib.compute.server_config import applied, split_worker_environ
 from analysis_lib.compute.tls import TemporaryTLS
@@ -103,6 +108,9 @@ class LocalCluster(OwnsTLS, distributed.LocalCluster):
             if worker["cls"] is distributed.Nanny:
                 if env:
                     options["env"] = env
+                # the worker process ignores the SIGINT of its client's Ctrl-C
+                preload = options.get("preload") or dask.config.get("distributed.worker.preload")
+                options["preload"] = [*(preload or []), worker_interrupts.PRELOAD]
                 settings, _ = split_worker_environ(self.dask_config)
                 if settings:  # set in the worker process (dotted keys)
                     options["config"] = {**(options.get("config") or {}), **settings}
