@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from analysis_lib.datasets.__main__ import main
@@ -48,3 +53,34 @@ def test_generate_prints_the_cached_file(tmp_path, capsys):
     assert main(args) == 0  # the same configuration: the cached file, not a new one
     assert Path(capsys.readouterr().out.strip()) == path
     assert path.stat().st_mtime_ns == before
+
+
+def test_ctrl_c_stops_the_workers_and_writes_nothing(tmp_path):
+    # a real Ctrl-C (SIGINT to the process group, as a terminal sends it) while two worker
+    # processes generate: status 130, one line saying nothing was written, no traceback,
+    # an empty cache, and no worker process left running chunks nobody will write
+    import psutil
+
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "analysis_lib.datasets", "generate", "ttbar_semilep"]
+    command += ["-n", "20000", "--workers", "2", "--cache-dir", str(cache), "--no-progress"]
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    workers: list[psutil.Process] = []
+    while len(workers) < 2:  # both worker processes have started
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no worker processes in 120 s"
+        time.sleep(0.05)
+        workers = psutil.Process(proc.pid).children()
+    time.sleep(1.0)  # into their first chunks
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "interrupted: nothing was written" in stderr
+    assert "Traceback" not in stderr, stderr
+    assert stdout == ""
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [], "worker processes outlived the command"

@@ -11,7 +11,8 @@ From a shell::
 ``generate`` prints the path of the ROOT file. Its metadata is in ``<path>.json``.
 
 Exit status: 0 done; 1 a file or directory that cannot be made or written (named on
-stderr); 2 bad arguments (an unknown sample, a count that is not positive).
+stderr); 2 bad arguments (an unknown sample, a count that is not positive); 130
+interrupted (Ctrl-C): the worker processes are stopped and nothing is written.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "interrupted: nothing was written (a sample is written once complete)", file=sys.stderr
+        )
+        return 130
     return 0
 
 

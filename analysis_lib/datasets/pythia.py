@@ -654,9 +654,12 @@ def _run_chunks(
                 for future in done:
                     on_result(future.result())
         except BaseException:
-            for future in futures:
-                future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # an interruption (or a failed chunk) ends the run: stop the chunks still
+            # running instead of waiting for them, since nothing of them will be written
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
             raise
 
 
