@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import dask.config
 import pyarrow.parquet as pq
 import pytest
 from columnar_samples import truncate_copy, write_sample
@@ -158,6 +159,17 @@ def test_unknown_cut_and_missing_branch(sample, tmp_path, capsys):
     assert main([str(old), "-o", str(tmp_path), "--executor", "iterative"]) == 1
     err = capsys.readouterr().err
     assert "Jet_btagDeepB" in err and "--btag-branch" in err
+
+
+def test_unreachable_scheduler_exits_1_naming_it(sample, tmp_path, capsys):
+    # nothing listens on port 1; the connection timeout is shortened from Dask's 30 s
+    args = [str(sample), "-o", str(tmp_path / "out"), "--scheduler", "tcp://127.0.0.1:1"]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:1: ")
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("executor", ["iterative", "dask"])

@@ -37,7 +37,7 @@ factors when there is no cross-section.
 
 exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
 (unreadable file, missing branch, unknown variation or cut, missing or broken model file,
-output directory that cannot be made); 2 wrong usage; 130 interrupted (Ctrl-C): the chunks
+output directory that cannot be made, Dask scheduler that cannot be reached); 2 wrong usage; 130 interrupted (Ctrl-C): the chunks
 finished so far stay in DIR/.checkpoints, and the same command again resumes from them.
 
 examples:
@@ -215,7 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.scheduler:
             from distributed import Client
 
-            client = Client(args.scheduler)
+            try:
+                client = Client(args.scheduler)
+            except OSError as exc:
+                raise ColumnarError(
+                    f"cannot reach the Dask scheduler at {args.scheduler}: {exc}"
+                ) from exc
         result = run_columnar(
             fileset,
             processor,
