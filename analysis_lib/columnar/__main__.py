@@ -37,8 +37,9 @@ factors when there is no cross-section.
 
 exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
 (unreadable file, missing branch, unknown variation or cut, missing or broken model file,
-output directory that cannot be made, Dask scheduler that cannot be reached); 2 wrong usage; 130 interrupted (Ctrl-C): the chunks
-finished so far stay in DIR/.checkpoints, and the same command again resumes from them.
+output directory that cannot be made, Dask scheduler that cannot be reached); 2 wrong
+usage; 130 interrupted (Ctrl-C): the chunks finished so far stay in DIR/.checkpoints,
+and the same command again resumes from them.
 
 examples:
   python -m analysis_lib.columnar data/ttbar_*.root --output features/
