@@ -33,6 +33,12 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def default_ctrl_c() -> None:
+    """In a child: SIGINT as a terminal's program gets it, even where the tests run with it
+    ignored (a shell's background job inherits SIGINT ignored, and so do its children)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     return write_sample(tmp_path_factory.mktemp("cli") / "ttbar.root", 1500, seed=21)
@@ -193,6 +199,7 @@ def test_ctrl_c_keeps_the_finished_chunks_and_the_same_command_resumes(executor,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_ctrl_c,
     )
     deadline = time.monotonic() + 240
     while not list(out.glob(".checkpoints/**/*.coffea")):  # the first chunk is done

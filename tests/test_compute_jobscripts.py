@@ -7,6 +7,7 @@ submission is left out, as there is no HTCondor or PBS daemon here.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -224,6 +225,13 @@ def test_importing_the_batch_backends_keeps_ctrl_c():
         "except KeyboardInterrupt:\n"
         "    print('KeyboardInterrupt')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        # as a terminal's program gets it, even where the tests run with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "KeyboardInterrupt"

@@ -64,20 +64,28 @@ def test_ctrl_c_for_the_client_leaves_the_workers_and_their_data():
     # a terminal's Ctrl-C and JupyterLab's "Interrupt kernel" reach the whole process group,
     # the worker processes included: they used to die of it (their nanny started new, empty
     # ones), so an interrupted cell lost what the workers held
-    with (
-        LocalCluster(
-            1, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None
-        ) as cluster,
-        connect(cluster) as client,
-    ):
-        client.wait_for_workers(1, timeout=60)
-        data = client.scatter(list(range(1000)))
-        ((address, pid),) = client.run(os.getpid).items()
-        os.kill(pid, signal.SIGINT)
-        time.sleep(3)  # a worker that died of it is back (a new one) within this
-        assert client.run(os.getpid) == {address: pid}
-        assert client.submit(sum, data).result(timeout=30) == sum(range(1000))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the client's own
+    before = signal.getsignal(signal.SIGINT)
+    # the worker processes start with Python's own SIGINT handling (KeyboardInterrupt), even
+    # where the tests run with SIGINT ignored, which new processes would inherit
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with (
+            LocalCluster(
+                1, threads_per_worker=1, memory_limit="1GiB", dashboard_address=None
+            ) as cluster,
+            connect(cluster) as client,
+        ):
+            client.wait_for_workers(1, timeout=60)
+            data = client.scatter(list(range(1000)))
+            ((address, pid),) = client.run(os.getpid).items()
+            os.kill(pid, signal.SIGINT)
+            time.sleep(3)  # a worker that died of it is back (a new one) within this
+            assert client.run(os.getpid) == {address: pid}
+            assert client.submit(sum, data).result(timeout=30) == sum(range(1000))
+        # the client's own handling is left alone
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _visible_devices() -> str:

@@ -65,7 +65,13 @@ def test_ctrl_c_stops_the_workers_and_writes_nothing(tmp_path):
     command = [sys.executable, "-m", "analysis_lib.datasets", "generate", "ttbar_semilep"]
     command += ["-n", "20000", "--workers", "2", "--cache-dir", str(cache), "--no-progress"]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # as a terminal's program gets it, even where the tests run with SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     workers: list[psutil.Process] = []
