@@ -272,6 +272,12 @@ def _columnar_error(exc: BaseException) -> ColumnarError | None:
     return None
 
 
+def _check_optional_count(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``value`` unless it is None or an integer of at least 1."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+
+
 def run_columnar(
     fileset: Fileset,
     processor: SemileptonicProcessor | None = None,
@@ -340,14 +346,8 @@ def run_columnar(
     """
     started = time.perf_counter()
     chunksize = check_chunksize(chunksize)
-    if maxchunks is not None and (
-        isinstance(maxchunks, bool) or not isinstance(maxchunks, int) or maxchunks < 1
-    ):
-        raise ValueError(f"maxchunks must be a positive integer or None, not {maxchunks!r}")
-    if workers is not None and (
-        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-    ):
-        raise ValueError(f"workers must be a positive integer or None, not {workers!r}")
+    _check_optional_count("maxchunks", maxchunks)
+    _check_optional_count("workers", workers)
     processor = processor or SemileptonicProcessor()
     output = Path(output) if output is not None else None
     ex, close = make_executor(executor, client=client, workers=workers, progress=progress)
