@@ -119,3 +119,107 @@ def test_unfitted_model_is_not_saved(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(NotFittedError):
         XGBoostClassifier().predict_proba(np.zeros((2, 2)))
+
+
+# -- every estimator: unfitted use and an empty selection ---------------------------------
+
+
+def _tables() -> dict[str, pd.DataFrame]:
+    X, y = good(200)
+    table = X.assign(weight=1.0, label=y)
+    return {"nominal": table, "jes_up": table.assign(pt=table["pt"] + 0.1)}
+
+
+def _fit_xgboost(est):
+    return est.fit(*good())
+
+
+def _fit_tables(est):
+    return est.fit(_tables())
+
+
+def _fit_parameterised(est):
+    X, y = good(200)
+    return est.fit(X.assign(theta=np.where(y == 1, 1.0, 0.0) + np.arange(200) % 2), y)
+
+
+def _fit_pivot(est):
+    X, y = good(200)
+    return est.fit(X, y, z=np.random.default_rng(1).normal(size=200))
+
+
+def _fit_inferno(est):
+    from analysis_lib.datasets.toys import make_inferno_toy
+
+    return est.fit(*make_inferno_toy(300, 300, seed=1))
+
+
+def _estimators() -> dict:
+    from analysis_lib.training import (
+        InfernoClassifier,
+        NuisanceParameterisedClassifier,
+        ParameterisedClassifier,
+        PivotClassifier,
+        VariationAugmentedClassifier,
+    )
+
+    keras_small = {"hidden_units": (4,), "epochs": 1}
+    xgb = XGBoostClassifier(n_estimators=2)
+    return {
+        "xgboost": (XGBoostClassifier(n_estimators=2), _fit_xgboost, 2, 2),
+        "keras": (KerasClassifier(**keras_small), _fit_xgboost, 2, 2),
+        "parameterised": (ParameterisedClassifier(xgb), _fit_parameterised, 3, 2),
+        "augmented": (VariationAugmentedClassifier(xgb), _fit_tables, 2, 2),
+        "nuisance": (
+            NuisanceParameterisedClassifier(
+                KerasClassifier(**keras_small), variations={"nominal": 0.0, "jes_up": 1.0}
+            ),
+            _fit_tables,
+            2,
+            2,
+        ),
+        "pivot": (
+            PivotClassifier(
+                hidden_units=(4,),
+                adversary_hidden_units=(4,),
+                pretrain_epochs=0,
+                adversary_pretrain_epochs=0,
+                epochs=1,
+                batch_size=64,
+            ),
+            _fit_pivot,
+            2,
+            2,
+        ),
+        "inferno": (
+            InfernoClassifier(n_bins=3, hidden_units=(4,), epochs=1, batch_size=600),
+            _fit_inferno,
+            3,
+            3,
+        ),
+    }
+
+
+ESTIMATORS = ("xgboost", "keras", "parameterised", "augmented", "nuisance", "pivot", "inferno")
+
+
+@pytest.mark.parametrize("kind", ESTIMATORS)
+def test_unfitted_estimators_raise_not_fitted_and_empty_input_gives_empty_output(
+    kind: str,
+) -> None:
+    """scikit-learn's NotFittedError before fit; after it, a selection with no events (a
+    small region, an empty chunk) scores to no rows of the usual width, not a crash."""
+    from sklearn.exceptions import NotFittedError
+
+    est, fit, n_features, width = _estimators()[kind]
+    empty = np.zeros((0, n_features))
+    for method in ("predict_proba", "predict", "decision_function"):
+        with pytest.raises(NotFittedError):
+            getattr(est, method)(empty)
+    fit(est)
+    names = getattr(est, "feature_names_in_", None)
+    X = empty if names is None else pd.DataFrame(empty, columns=list(names))
+    proba = est.predict_proba(X)
+    assert proba.shape == (0, width) and proba.dtype == np.float64
+    assert est.predict(X).shape == (0,)
+    assert len(est.decision_function(X)) == 0

@@ -124,7 +124,18 @@ def test_augmentation_input_errors(tables) -> None:
     nan = {**tables, "jes_down": tables["jes_down"].assign(a=np.nan)}
     with pytest.raises(TrainingInputError, match="table 'jes_down': feature 'a' has 3000 NaN"):
         clf.fit(nan)
+    # a misnamed weight column is refused, not trained on as a feature with unit weights
+    misnamed = clone(clf).set_params(weight_column="evt_weight")
+    with pytest.raises(TrainingInputError, match="table 'nominal' has no weight column 'evt_w"):
+        misnamed.fit(tables)
+    with pytest.raises(TrainingInputError, match="no weight column 'evt_weight'"):
+        NuisanceParameterisedClassifier(
+            XGBoostClassifier(n_estimators=2), weight_column="evt_weight"
+        ).fit(tables)
+    unweighted = clone(clf).set_params(weight_column=None).fit(tables)
+    assert unweighted.feature_names_in_.tolist() == ["a", "b", "weight"]  # asked for
     fitted = clf.fit(tables)
+    assert fitted.feature_names_in_.tolist() == ["a", "b"]
     with pytest.raises(FeatureMismatchError, match="lacks 'b'"):
         fitted.predict_proba(tables["nominal"].drop(columns="b"))
 

@@ -28,7 +28,26 @@ from sklearn.utils.validation import check_is_fitted
 
 from analysis_lib.training.inputs import align_features, feature_matrix
 
-__all__ = ["KerasModelEstimator"]
+__all__ = ["KerasModelEstimator", "keras_predict"]
+
+
+def keras_predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``model.predict(x)`` as float64, also for no events (Keras fails on an empty input).
+
+    With zero rows the result has zero rows and the model's output width, found by
+    running the model on one row of zeros.
+
+    Examples
+    --------
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    >>> keras_predict(model, np.zeros((0, 2), np.float32), batch_size=8).shape
+    (0, 3)
+    """
+    if len(x) == 0:
+        probe = np.zeros((1, *x.shape[1:]), dtype=x.dtype)
+        return np.asarray(model.predict(probe, verbose=0), np.float64)[:0]
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
 
 
 class KerasModelEstimator:

@@ -106,7 +106,7 @@ class VariationAugmentedClassifier(ClassifierMixin, BaseEstimator):
         ``weight_column``.
     label_column : str, default "label"
     weight_column : str or None, default "weight"
-        Event weights column (ones if the table has none).
+        Event weights column; every table must have it. None: unit weights.
     mixing : dict of str -> float, optional
         Share of each variation (see the module notes); default equal shares.
     mixing_mode : {"weight", "sample"}, default "weight"
@@ -196,7 +196,8 @@ class VariationAugmentedClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> NDArray[np.float64]:
         """Class probabilities; a table's extra columns (label, weight, ...) are ignored."""
-        return self.estimator_.predict_proba(self._features(X))
+        features = self._features(X)  # first: NotFittedError before fit
+        return self.estimator_.predict_proba(features)
 
     def predict(self, X: Any) -> NDArray[np.int64]:
         """1 where the signal probability is at least 0.5."""
@@ -204,7 +205,8 @@ class VariationAugmentedClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: Any) -> NDArray[np.float64]:
         """The log-odds."""
-        return self.estimator_.decision_function(self._features(X))
+        features = self._features(X)
+        return self.estimator_.decision_function(features)
 
     def score_tables(self, tables: Mapping[str, Any]) -> dict[str, NDArray[np.float64]]:
         """Signal probability for every row of every variation table."""

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
-from analysis_lib.training._keras_estimator import KerasModelEstimator
+from analysis_lib.training._keras_estimator import KerasModelEstimator, keras_predict
 from analysis_lib.training.asimov import Nuisance, check_nuisances
 from analysis_lib.training.errors import TrainingInputError, UnknownVariationError
 from analysis_lib.training.inputs import (
@@ -426,7 +426,7 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """Logits of the bins, shape (n, n_bins)."""
         x = self._checked(X)
-        return np.asarray(self.model_.predict(x, batch_size=65536, verbose=0), np.float64)
+        return keras_predict(self.model_, x, batch_size=65536)
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """Softmax over the bins at the training ``temperature``, shape (n, n_bins)."""

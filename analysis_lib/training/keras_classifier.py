@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._keras_estimator import keras_predict
 from .base import BinaryClassifierBase
 from .device import resolve_tensorflow_device
 from .errors import TrainingInputError
@@ -216,8 +217,8 @@ class KerasClassifier(BinaryClassifierBase):
 
     def _score(self, X: NDArray) -> NDArray[np.float64]:
         X32 = X.astype(np.float32)
-        out = self.model_.predict(X32, batch_size=max(int(self.batch_size), 8192), verbose=0)
-        return np.asarray(out, dtype=np.float64).reshape(-1)
+        out = keras_predict(self.model_, X32, batch_size=max(int(self.batch_size), 8192))
+        return out.reshape(-1)
 
     # -- pickling --------------------------------------------------------------------------
     def __getstate__(self) -> dict:

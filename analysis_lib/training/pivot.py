@@ -48,7 +48,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from analysis_lib.training._keras_estimator import KerasModelEstimator
+from analysis_lib.training._keras_estimator import KerasModelEstimator, keras_predict
 from analysis_lib.training._pivot_adversary import make_adversary
 from analysis_lib.training.errors import TrainingInputError, UnknownParameterError
 from analysis_lib.training.inputs import (
@@ -439,8 +439,7 @@ class PivotClassifier(KerasModelEstimator, ClassifierMixin, BaseEstimator):
     def decision_function(self, X: ArrayLike) -> FloatArray:
         """The classifier's logit, shape (n,)."""
         x = self._checked(X)
-        out = self.model_.predict(x, batch_size=65536, verbose=0)
-        return np.asarray(out, np.float64).reshape(-1)
+        return keras_predict(self.model_, x, batch_size=65536).reshape(-1)
 
     def predict_proba(self, X: ArrayLike) -> FloatArray:
         """``[P(y=0 | x), P(y=1 | x)]``, shape (n, 2)."""

@@ -178,7 +178,11 @@ def labels_and_weights(
     weight_column: str | None,
 ) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
     """Per-variation labels and weights: from mappings ``y``/``sample_weight`` if given,
-    else from the label and weight columns (weights 1 without a weight column)."""
+    else from the label and weight columns (unit weights when ``weight_column`` is None).
+
+    A ``weight_column`` that a table lacks is an error: with ``features=None`` every other
+    column is a feature, so a misnamed weight column would otherwise train unweighted, on
+    the real weights as an input."""
     ys, ws = {}, {}
     for name, frame in frames.items():
         n = len(frame)
@@ -198,7 +202,13 @@ def labels_and_weights(
                     f"sample_weight must be a mapping with weights for {name!r}"
                 )
             ws[name] = inputs.sample_weights(sample_weight[name], n)
-        elif weight_column is not None and weight_column in frame.columns:
+        elif weight_column is not None:
+            if weight_column not in frame.columns:
+                raise TrainingInputError(
+                    f"table {name!r} has no weight column {weight_column!r} "
+                    f"(columns: {', '.join(map(str, frame.columns))}); name the weight "
+                    "column, or pass weight_column=None for unit weights"
+                )
             ws[name] = inputs.sample_weights(frame[weight_column].to_numpy(), n)
         else:
             ws[name] = np.ones(n)
