@@ -21,6 +21,7 @@ from analysis_lib.datasets.toys import make_pnn_toy
 from analysis_lib.training import (
     FeatureMismatchError,
     KerasClassifier,
+    NuisanceParameterisedClassifier,
     ParameterisedClassifier,
     TrainingInputError,
     XGBoostClassifier,
@@ -147,6 +148,36 @@ def test_onnx_export_of_a_parameterised_network(tmp_path: Path) -> None:
     again = load_model(save_model(pnn, tmp_path / "pnn.hepml.zip"))
     np.testing.assert_array_equal(again.predict_proba(probe), pnn.predict_proba(probe))
     assert read_metadata(tmp_path / "pnn.hepml.zip")["files"]["native"] == "model.keras"
+
+
+def test_onnx_export_of_a_nuisance_parameterised_model_takes_nu_last(tmp_path: Path) -> None:
+    """The graph of a nuisance-parameterised model takes the features and then nu; the
+    archive says so too (``model_inputs``), and names with a comma survive."""
+    X, y = data(400)
+    X = X.rename(columns={"pt": "pt,lead"})
+    tables = {
+        "nominal": X.assign(label=y, weight=1.0),
+        "jes_up": X.assign(eta=X["eta"] + 0.3, label=y, weight=1.0),
+    }
+    model = NuisanceParameterisedClassifier(
+        XGBoostClassifier(n_estimators=20), variations={"nominal": 0.0, "jes_up": 1.0}
+    ).fit(tables)
+    path = export_onnx(model, tmp_path / "npc.onnx")
+    for nu in (0.0, 0.5, 1.0):
+        np.testing.assert_allclose(
+            onnx_predict_proba(path, X.assign(jes=nu)),
+            model.predict_proba(X, nuisance=nu),
+            atol=2e-5,
+        )
+    with pytest.raises(FeatureMismatchError, match="missing 'jes'"):
+        onnx_predict_proba(path, X)
+    meta = read_metadata(save_model(model, tmp_path / "npc.hepml.zip"))
+    assert meta["features"] == ["pt,lead", "eta", "mass"]
+    assert meta["model_inputs"] == ["pt,lead", "eta", "mass", "jes"]
+    with zipfile.ZipFile(tmp_path / "npc.hepml.zip") as zf:
+        (tmp_path / "native.ubj").write_bytes(zf.read(meta["files"]["native"]))
+    native = xgboost.Booster(model_file=str(tmp_path / "native.ubj"))
+    assert native.num_features() == len(meta["model_inputs"])
 
 
 def test_export_refuses_unfitted_or_foreign_models(tmp_path: Path) -> None:

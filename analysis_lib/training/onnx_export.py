@@ -1,9 +1,10 @@
 """ONNX export of the trained XGBoost and Keras classifiers, and scoring with onnxruntime.
 
 The exported graph takes one ``float32`` input ``features`` of shape (n_events,
-n_features), the columns in the model's training order (``θ``/nuisance columns of a
-parameterised model included; the names are in the ONNX metadata ``feature_names``), and
-gives the signal probability:
+n_features), the columns in the model's training order (the ``θ`` column of a
+parameterised model and the nuisance column nu of a nuisance-parameterised one included,
+last for the latter; the names are in the ONNX metadata ``feature_names``), and gives the
+signal probability:
 
 * XGBoost (:class:`~analysis_lib.training.XGBoostClassifier`):
   ``onnxmltools.convert_xgboost`` (best iteration honoured), outputs ``label`` and
@@ -28,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -64,10 +66,40 @@ def base_classifier(model: Any) -> Any:
 
 
 def model_feature_names(model: Any) -> list[str]:
-    """The full input columns of a fitted model, in order."""
+    """The columns a fitted model's ``predict_proba`` takes, in order."""
     if hasattr(model, "feature_names_in_"):
         return [str(c) for c in model.feature_names_in_]
     return inputs.default_names(int(model.n_features_in_))
+
+
+def model_input_names(model: Any) -> list[str]:
+    """The input columns of the XGBoost/Keras classifier inside ``model``, in order.
+
+    These are the exported graph's inputs. They are ``model``'s own columns, except where
+    a wrapper adds a column of its own: a
+    :class:`~analysis_lib.training.NuisanceParameterisedClassifier` feeds its nuisance
+    value nu as the last column.
+    """
+    clf = base_classifier(model)
+    names = model_feature_names(clf)
+    outer = model_feature_names(model)
+    if len(outer) == len(names) and names == inputs.default_names(len(names)):
+        return outer  # an inner model fitted on plain arrays: the wrapper knows the names
+    return names
+
+
+def _feature_names_value(names: list[str]) -> str:
+    """The ``feature_names`` metadata value: comma-separated, or JSON when a name has a
+    comma (read by :func:`_stored_feature_names`)."""
+    if any("," in name for name in names) or any(name.startswith("[") for name in names[:1]):
+        return json.dumps(names)
+    return ",".join(names)
+
+
+def _stored_feature_names(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [str(v) for v in json.loads(value)] if value.startswith("[") else value.split(",")
 
 
 def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None) -> Path:
@@ -92,7 +124,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
     from .xgboost_classifier import XGBoostClassifier
 
     clf = base_classifier(model)
-    names = model_feature_names(model)
+    names = model_input_names(model)
     n = len(names)
     if isinstance(clf, XGBoostClassifier):
         import onnxmltools
@@ -110,7 +142,7 @@ def export_onnx(model: Any, path: str | os.PathLike, *, opset: int | None = None
             proto = onnx.load(out)
     else:  # pragma: no cover - base_classifier only returns the two
         raise TrainingInputError(f"no ONNX export for {type(clf).__name__}")
-    meta = {"feature_names": ",".join(names), "producer": "analysis_lib.training"}
+    meta = {"feature_names": _feature_names_value(names), "producer": "analysis_lib.training"}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -127,7 +159,7 @@ def onnx_predict_proba(path: str | os.PathLike, X: Any) -> NDArray[np.float64]:
 
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
-    names = meta["feature_names"].split(",") if meta.get("feature_names") else None
+    names = _stored_feature_names(meta.get("feature_names"))
     values, given = inputs.feature_matrix(X)
     n_in = session.get_inputs()[0].shape[1]
     n_in = len(names) if names is not None else int(n_in)

@@ -2,7 +2,9 @@
 
 The archive (a zip file, conventionally ``*.hepml.zip``) holds
 
-* ``metadata.json`` -- the class, features, parameter and nuisance names, variations,
+* ``metadata.json`` -- the class, features (the columns ``predict_proba`` takes), the
+  native model's input columns (``model_inputs``: the same, plus nu last for a
+  nuisance-parameterised model), parameter and nuisance names, variations,
   training configuration (constructor arguments), fitted summary, data provenance (what
   the caller passes), code version (package versions, git commit) and creation time;
 * ``estimator.pkl`` -- the pickled estimator (Keras models inside as ``.keras`` bytes);
@@ -50,7 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from .atomic import atomic_write
 from .base import _jsonable
 from .errors import TrainingInputError
-from .onnx_export import base_classifier, model_feature_names
+from .onnx_export import base_classifier, model_feature_names, model_input_names
 
 FORMAT = "hepml-model"
 FORMAT_VERSION = 1
@@ -115,12 +117,21 @@ def describe(model: Any) -> dict[str, Any]:
     return {
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "features": model_feature_names(model),
+        "model_inputs": _model_inputs(model),
         "parameter": getattr(model, "parameter_name_", None),
         "nuisance": getattr(model, "nuisance_name_", None),
         "variations": _jsonable(_plain(getattr(model, "variations_", None))),
         "training_config": _jsonable(model.get_params(deep=False)),
         "fitted": fitted,
     }
+
+
+def _model_inputs(model: Any) -> list[str] | None:
+    """The input columns of the native model file (``model.ubj``/``model.keras``)."""
+    try:
+        return model_input_names(model)
+    except TrainingInputError:
+        return None
 
 
 def _plain(value: Any) -> Any:
