@@ -162,6 +162,23 @@ def test_several_backgrounds_and_extra_variation_names():
     assert ws["observations"][0]["data"] == pytest.approx(SIG + 1.5 * BKG)
 
 
+def test_a_variation_that_empties_a_sample_is_a_shape_not_a_zero_normsys():
+    """A rare background whose few MC events all leave the selection under jes down: a
+    factor of 0 has no logarithm for normsys' exponential interpolation."""
+    sig = Template(EDGES, SIG)
+    rare = BKG / 50
+    bkgs = {
+        "ttbar": Template(EDGES, BKG),
+        "rare": Template(EDGES, rare, variations={"jes": (1.02 * rare, 0 * rare)}),
+    }
+    ws = build_workspace(sig, bkgs)
+    jes = _modifiers(ws, "rare")["jes"]
+    assert jes["type"] == "histosys" and jes["data"]["lo_data"] == [0.0] * 5
+    result = expected_sensitivity(ws)
+    without = expected_sensitivity(build_workspace(sig, {**bkgs, "rare": Template(EDGES, rare)}))
+    assert math.isfinite(result.z0) and 0 < result.z0 <= without.z0 + 1e-6
+
+
 # ------------------------------------------------------------------------ inference
 
 

@@ -8,8 +8,9 @@ inference. The model has one channel (the score histogram) and:
 * each background sample as given;
 * per uncertainty source on each sample (names as in the columnar pipeline: ``jes``,
   ``jer``, ``btag_sf``, ``lepton_sf``): a ``normsys`` when the up and down histograms are
-  the nominal scaled by a constant (a pure normalisation change, within ``norm_rtol``),
-  otherwise a ``histosys`` with the full varied histograms. The same name on several
+  the nominal scaled by a positive constant (a pure normalisation change, within
+  ``norm_rtol``), otherwise a ``histosys`` with the full varied histograms (also for a
+  variation that empties the sample: its factor 0 has no logarithm for ``normsys``). The same name on several
   samples is one nuisance parameter (fully correlated). Variations equal to the nominal
   are left out;
 * with ``staterror=True``, the MC statistical uncertainty per bin (``staterror``,
@@ -112,7 +113,9 @@ def _modifiers(
         ):
             continue
         factors = _is_normalisation(template.nominal, up, down, norm_rtol)
-        if factors is not None:
+        # normsys interpolates exponentially (code 4): a factor of 0 (a variation that
+        # empties the sample) has no logarithm, so it goes in as a shape (histosys)
+        if factors is not None and min(factors) > 0:
             hi, lo = factors
             mods.append({"name": name, "type": "normsys", "data": {"hi": hi, "lo": lo}})
         else:
