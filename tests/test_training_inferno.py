@@ -35,7 +35,7 @@ from analysis_lib.training.errors import (
     UnknownParameterError,
     UnknownVariationError,
 )
-from analysis_lib.training.inferno import InfernoClassifier
+from analysis_lib.training.inferno import InfernoClassifier, batch_size_for
 
 try:  # only possible before TensorFlow's runtime starts (another test may have started it)
     tf.config.threading.set_intra_op_parallelism_threads(2)
@@ -241,6 +241,30 @@ def test_bad_input():
     with pytest.raises(FeatureMismatchError):
         est.predict(np.zeros((2, 4)))
     assert math.isfinite(est.expected_variance(X, y))
+
+
+def test_batches_always_hold_both_classes():
+    """A short last batch used to hold no signal now and then, and training died in
+    TensorFlow's MatrixInverse (here: 2002 events in batches of 500 failed for 2 seeds of
+    6); full batches only, and a size too small for the signal fraction is refused."""
+    X, y = make_inferno_toy(1001, 1001, seed=1)
+    for seed in range(6):
+        clf = InfernoClassifier(n_bins=3, hidden_units=(4,), epochs=4, batch_size=500,
+                                seed=seed).fit(X, y)  # fmt: skip
+        assert len(clf.history_["loss"]) == 4 and np.isfinite(clf.history_["loss"]).all()
+    clf.set_params(validation_fraction=0.1).fit(X, y)  # the validation loss: one batch
+    assert np.isfinite(clf.history_["val_loss"]).all()
+    rare = np.r_[np.flatnonzero(y == 1)[:5], np.flatnonzero(y == 0)]
+    small = InfernoClassifier(n_bins=3, hidden_units=(4,), epochs=1, batch_size=100)
+    with pytest.raises(TrainingInputError, match=r"batch_size=100 is too small .* 5 weighted "
+                       r"signal events among 1006.*use batch_size >= 1006"):  # fmt: skip
+        small.fit(X[rare], y[rare])
+    assert not hasattr(small, "model_")
+    assert batch_size_for(y, np.ones(len(y)), steps=16) < 500
+    with pytest.raises(
+        TrainingInputError, match=r"validation events \(1, validation_fraction=0.001\)"
+    ):
+        clone(small).set_params(batch_size=2000, validation_fraction=0.001).fit(X[:1000], y[:1000])
 
 
 # ------------------------------------------------------------------ variation tables

@@ -10,9 +10,9 @@ inference. The model has one channel (the score histogram) and:
   ``jer``, ``btag_sf``, ``lepton_sf``): a ``normsys`` when the up and down histograms are
   the nominal scaled by a positive constant (a pure normalisation change, within
   ``norm_rtol``), otherwise a ``histosys`` with the full varied histograms (also for a
-  variation that empties the sample: its factor 0 has no logarithm for ``normsys``). The same name on several
-  samples is one nuisance parameter (fully correlated). Variations equal to the nominal
-  are left out;
+  variation that empties the sample: its factor 0 has no logarithm for ``normsys``).
+  The same name on several samples is one nuisance parameter (fully correlated).
+  Variations equal to the nominal are left out;
 * with ``staterror=True``, the MC statistical uncertainty per bin (``staterror``,
   Barlow-Beeston lite, from each template's ``sumw2``).
 

@@ -192,6 +192,55 @@ def _inferno_model_class():
     return InfernoModel
 
 
+#: The chance, over a whole training, that some batch holds no signal or no background
+#: event that :func:`batch_size_for` accepts.
+EMPTY_BATCH_RISK = 1e-3
+
+
+def batch_size_for(y: ArrayLike, w: ArrayLike, steps: int) -> int:
+    """The smallest batch size for which ``steps`` random batches all hold signal and
+    background (events of positive weight), but for a chance of :data:`EMPTY_BATCH_RISK`.
+
+    A batch of ``k`` events drawn from ``n`` without either class with probability about
+    ``(1 - f_s) ** k + (1 - f_b) ** k`` (``f``: the classes' fractions of the events).
+    Returns ``len(y) + 1`` when even one batch of all events would lack a class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.r_[np.ones(50), np.zeros(950)]
+    >>> batch_size_for(y, np.ones(1000), steps=100)  # 5 % signal
+    238
+    """
+    y = np.asarray(y)
+    w = np.asarray(w)
+    n = len(y)
+    fractions = [np.count_nonzero((y == c) & (w > 0)) / n if n else 0.0 for c in (0, 1)]
+    if min(fractions) == 0.0:
+        return n + 1
+    per_batch = 1.0 - (1.0 - EMPTY_BATCH_RISK) ** (1.0 / max(int(steps), 1))
+    # (1 - f) ** k <= per_batch / 2 for both classes
+    k = max(math.log(per_batch / 2) / math.log1p(-f) if f < 1 else 1.0 for f in fractions)
+    return min(max(1, math.ceil(k)), n)
+
+
+def _full_batches(arrays: tuple, batch: int, seed: int | None):
+    """``tf.data``: the events reshuffled every epoch and cut into full batches only."""
+    import tensorflow as tf
+
+    n = len(arrays[0])
+    data = tf.data.Dataset.from_tensor_slices(arrays)
+    data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch, drop_remainder=True).prefetch(2)
+
+
+def _one_batch(arrays: tuple):
+    """``tf.data``: all events in one batch (a validation loss over the whole set)."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(len(arrays[0]))
+
+
 class InfernoClassifier(KerasModelEstimator, BaseEstimator):
     """A neural summary statistic trained to minimise the expected uncertainty on the signal.
 
@@ -213,7 +262,11 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
         Expected signal and background counts ``s`` and ``b`` of the analysis.
     epochs : int, default 50
     batch_size : int, default 2000
-        Events per step; each batch must hold signal and background (shuffled input).
+        Events per step. Every batch must hold signal and background (the Fisher matrix
+        of a batch without signal has no inverse): ``fit`` refuses a size for which a
+        batch without either is not negligible (see :func:`batch_size_for`). The input is
+        shuffled every epoch and cut into full batches; the events left over (fewer than
+        ``batch_size``, different ones each epoch) wait for the next epoch.
     learning_rate : float, default 1e-3
         Adam step size at the start.
     learning_rate_decay : float, default 1.0
@@ -405,17 +458,29 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
             n_val = max(1, round(self.validation_fraction * len(x32)))
             val, tr = order[:n_val], order[n_val:]
             validation = (x32[val], y32[val], w32[val])
+            if batch_size_for(y32[val], w32[val], 1) > n_val:
+                raise TrainingInputError(
+                    f"the validation events ({n_val}, validation_fraction="
+                    f"{self.validation_fraction!r}) hold no signal or no background of "
+                    "positive weight; INFERNO's loss needs both: raise validation_fraction"
+                )
             x32, y32, w32 = x32[tr], y32[tr], w32[tr]
-        steps = math.ceil(len(x32) / int(self.batch_size)) * int(self.epochs)
-        self.model_ = self._make_model(values.shape[1], steps)
+        batch = min(int(self.batch_size), len(x32))
+        steps_per_epoch = len(x32) // batch
+        needed = batch_size_for(y32, w32, steps_per_epoch * int(self.epochs))
+        if needed > batch:
+            n_sig = int(np.count_nonzero((y32 == 1) & (w32 > 0)))
+            raise TrainingInputError(
+                f"batch_size={self.batch_size!r} is too small for INFERNO here: with "
+                f"{n_sig} weighted signal events among {len(x32)}, some batch would likely "
+                f"hold no signal or no background, and its Fisher matrix no inverse; use "
+                f"batch_size >= {needed}, or more signal events"
+            )
+        self.model_ = self._make_model(values.shape[1], steps_per_epoch * int(self.epochs))
         hist = self.model_.fit(
-            x32,
-            y32,
-            sample_weight=w32,
-            batch_size=int(self.batch_size),
+            _full_batches((x32, y32, w32), batch, self.seed),
             epochs=int(self.epochs),
-            shuffle=True,
-            validation_data=validation,
+            validation_data=None if validation is None else _one_batch(validation),
             verbose=self.verbose,
         )
         self.history_ = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
