@@ -27,6 +27,7 @@ from analysis_lib.columnar import (
     VARIATIONS,
     BadInputError,
     Cuts,
+    FeatureConfig,
     MissingBranchError,
     SemileptonicProcessor,
     SystematicsConfig,
@@ -633,6 +634,66 @@ def test_resume_after_interruption_processes_only_the_rest(samples, tmp_path, mo
         assert result.table(variation=variation).equals(reference_result.table(variation=variation))
 
 
+def test_kept_chunks_are_not_reused_when_the_samples_normalization_changes(tmp_path):
+    """A chunk's weights come from its sample's cross-section and the Σ genWeight of all the
+    sample's files: a rerun with another file in the sample, or another cross-section, must
+    not take the old chunks (it did: the sample's weights came out 50 % too high)."""
+    tt = write_sample(tmp_path / "a.root", 1000, seed=31)
+    tt2 = write_sample(tmp_path / "b.root", 1000, seed=32)
+
+    def total(fileset, output=None):
+        result = run_columnar(fileset, output=output, executor="iterative", progress=False,
+                              keep_checkpoints=True)  # fmt: skip
+        return result, float(np.sum(result.table(sample="tt")["weight"]))
+
+    out = tmp_path / "out"
+    total({"tt": [tt]}, out)
+    resumed, with_both = total({"tt": [tt, tt2]}, out)
+    _, fresh = total({"tt": [tt, tt2]})
+    assert with_both == pytest.approx(fresh, rel=1e-12)
+    assert resumed.timing["resumed_chunks"] == 0
+    again, _ = total({"tt": [tt, tt2]}, out)
+    assert again.timing["resumed_chunks"] == 2  # the same sample again: both chunks kept
+
+    for path in (tt, tt2):  # the cross-section doubled
+        meta = Path(f"{path}.json")
+        info = json.loads(meta.read_text())
+        meta.write_text(json.dumps({**info, "cross_section_pb": 2 * info["cross_section_pb"]}))
+    doubled, with_double = total({"tt": [tt, tt2]}, out)
+    assert doubled.timing["resumed_chunks"] == 0
+    assert with_double == pytest.approx(2 * fresh, rel=1e-12)
+
+
+def test_a_sample_needs_one_cross_section_and_sane_metadata(tmp_path):
+    tt = write_sample(tmp_path / "a.root", 200, seed=33)
+    other = write_sample(tmp_path / "b.root", 200, seed=34, process="zprime")
+    # merging files of different cross-sections into one sample left it silently
+    # unnormalized (weights without sigma x L / sum w)
+    with pytest.raises(ValueError, match=r"files of sample 'tt' do not share one cross-section "
+                       r"\(.*a.root: 831.76 pb, .*b.root: 1.5 pb\)"):  # fmt: skip
+        run_columnar({"tt": [tt, other]}, executor="iterative", progress=False)
+    meta = Path(f"{other}.json")
+    for bad, match in (
+        ([1, 2], r"b.root.json: the metadata JSON must be an object \(\{...\}\), not a list"),
+        ({"cross_section_pb": "1.5 pb"}, r"cross_section_pb must be a positive number \(in pb\), "
+         r"got '1.5 pb'"),
+        ({"cross_section_pb": -1.5}, "got -1.5"),
+    ):  # fmt: skip
+        meta.write_text(json.dumps(bad))
+        with pytest.raises(BadInputError, match=match):
+            run_columnar([other], executor="iterative", progress=False)
+
+
+def test_the_fingerprint_covers_the_code_of_a_subclass():
+    class Mine(SemileptonicProcessor):
+        pass
+
+    assert processor_module.source_digest(Mine) != processor_module.source_digest(
+        SemileptonicProcessor
+    )
+    assert Mine().fingerprint() != SemileptonicProcessor().fingerprint()
+
+
 # -- executors --------------------------------------------------------------------------------
 def test_dask_local_cluster_gives_the_same_tables(samples, full_run, monkeypatch):
     distributed = pytest.importorskip("distributed")
@@ -791,3 +852,24 @@ def test_bad_worker_counts_are_refused_up_front(samples, workers):
 def test_processor_settings_are_checked(kwargs, error, match):
     with pytest.raises(error, match=match):
         SemileptonicProcessor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Cuts(met_min=float("nan")), "Cuts met_min must be a finite number >= 0, got nan"),
+        (lambda: Cuts(n_jets_min=-1), "Cuts n_jets_min must be a whole number >= 0, got -1"),
+        (lambda: Cuts(n_bjets_min=1.5), "Cuts n_bjets_min must be a whole number >= 0, got 1.5"),
+        (lambda: Cuts(jet_pt_min="30"), "Cuts jet_pt_min must be a finite number >= 0, got '30'"),
+        # the masses look at n_jets_max jets: more stored columns were NaN in every row
+        (lambda: FeatureConfig(n_jets=7), r"n_jets .* between 1 and n_jets_max=6 .*got 7"),
+        (lambda: FeatureConfig(n_jets=0), r"between 1 and n_jets_max=6 .*got 0"),
+        (lambda: FeatureConfig(n_jets_max=3), "n_jets_max .* must be at least 4, got 3"),
+        (lambda: FeatureConfig(n_jets=2.0), "n_jets must be a whole number, got 2.0"),
+    ],
+)
+def test_cuts_and_feature_settings_are_checked(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+    assert FeatureConfig(n_jets=8, n_jets_max=8).n_jets == 8
+    assert Cuts(met_min=0, n_bjets_min=0).met_min == 0

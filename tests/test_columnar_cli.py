@@ -113,7 +113,7 @@ def test_bad_file_exit_status_and_skip(sample, tmp_path, capsys):
             "--no-progress",
             "--skip-bad-files",
             "--variations",
-            "",
+            "nominal",
         ]
     )
     captured = capsys.readouterr()
@@ -156,6 +156,76 @@ def test_usage_errors(capsys):
     assert "no INPUT" in capsys.readouterr().err
     assert main(["--list-variations"]) == 0
     assert "lepton_sf_down" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # empty lists: most likely an unset shell variable ($CUTS); they used to mean
+        # "write every event" and "nominal only" without a word
+        (["--require", ""], "--require is empty: name cuts, or 'none'"),
+        (["--variations", ""], "--variations is empty: name variations, or 'nominal'"),
+        (["--score-column", "bdt"], "--score-column is for a model's scores: it needs --model"),
+        (["--model-features", "lep_pt"], "--model-features is for a model's scores"),
+        # the features look at 6 jets: a 7th stored column was NaN in every row
+        (["--n-jets-stored", "7"], "--n-jets-stored must be between 1 and 6, got 7"),
+        (["--n-jets-stored", "0"], "--n-jets-stored must be between 1 and 6, got 0"),
+    ],
+)
+def test_options_that_would_be_silently_ignored_or_misread_are_usage_errors(
+    sample, tmp_path, capsys, args, message
+):
+    with pytest.raises(SystemExit) as info:
+        main([str(sample), "-o", str(tmp_path / "out"), *args])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--met-min", "nan"], "Cuts met_min must be a finite number >= 0, got nan"),
+        (["--n-jets-min", "-1"], "Cuts n_jets_min must be a whole number >= 0, got -1"),
+        (["--lepton-pt-min", "inf"], "Cuts lepton_pt_min must be a finite number >= 0, got inf"),
+    ],
+)
+def test_bad_thresholds_exit_1_naming_them(sample, tmp_path, capsys, args, message):
+    # nan and inf gave empty tables with exit status 0
+    assert main([str(sample), "-o", str(tmp_path / "out"), *args]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_no_readable_file_at_all_exits_1(tmp_path, capsys):
+    not_root = tmp_path / "a.root"
+    not_root.write_text("hello\n")
+    empty = tmp_path / "b.root"
+    empty.write_bytes(b"")
+    args = [str(not_root), str(empty), "-o", str(tmp_path / "out"), "--skip-bad-files"]
+    assert main([*args, "--executor", "iterative", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "skipped 2 unreadable file(s)" in err
+    assert "error: no input file could be read: no table was written" in err
+
+
+def test_a_rerun_replaces_the_samples_tables_and_maxchunks_is_recorded(sample, tmp_path, capsys):
+    out = tmp_path / "out"
+    common = [str(sample), "-o", str(out), "--executor", "iterative", "--no-progress"]
+    assert main([*common, "--variations", "jes_up,jer_up"]) == 0
+    assert main([*common, "--variations", "jes_up", "--chunksize", "500", "--maxchunks", "1"]) == 0
+    captured = capsys.readouterr()
+    # the first run's jer_up table would otherwise sit beside the second run's tables
+    assert sorted(p.name for p in (out / "ttbar").iterdir()) == [
+        "jes_up.json",
+        "jes_up.parquet",
+        "nominal.json",
+        "nominal.parquet",
+    ]
+    assert "note: sample 'ttbar': 500 of 1500 events processed (--maxchunks)" in captured.err
+    meta = json.loads((out / "ttbar" / "nominal.json").read_text())
+    assert meta["events"] == {"in_files": 1500, "processed": 500, "complete": False}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["samples"]["ttbar"]["events"]["complete"] is False
 
 
 def test_unknown_cut_and_missing_branch(sample, tmp_path, capsys):

@@ -106,6 +106,29 @@ def test_bad_model_files_are_named_before_the_run(tmp_path):
     not_keras.write_text("weights")
     with pytest.raises(ModelFileError, match="not a Keras model"):
         FeatureScorer(str(not_keras))
+    not_h5 = tmp_path / "model.h5"
+    not_h5.write_text("weights")
+    with pytest.raises(ModelFileError, match=r"not a Keras model \(an .h5 file is HDF5\)"):
+        FeatureScorer(str(not_h5))
+
+
+def test_keras_files_of_both_formats_and_their_width(tmp_path):
+    """A .keras and a Keras 2 style .h5 file load; one of the wrong width is refused up
+    front (it used to fail in every chunk, after three retries, with a traceback)."""
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((len(FEATURES),)), keras.layers.Dense(1)])
+    probe = {name: np.full(3, float(i)) for i, name in enumerate(FEATURES)}
+    expected = model.predict(np.tile(np.arange(len(FEATURES), dtype=np.float32), (3, 1)), verbose=0)
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        scorer = pickle.loads(pickle.dumps(FeatureScorer(str(tmp_path / name))))
+        np.testing.assert_allclose(scorer.score(probe), expected[:, 0], rtol=1e-6)
+    narrow = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    narrow.save(tmp_path / "five.keras")
+    with pytest.raises(ModelFileError, match=r"five.keras: the model takes 5 features but 28"):
+        SemileptonicProcessor(model=str(tmp_path / "five.keras"))
+    with pytest.raises(ValueError, match="the model takes 5 features but 28"):
+        FeatureScorer(narrow)
 
 
 def test_a_model_retrained_into_the_same_file_is_a_new_run(training, tmp_path):
@@ -189,9 +212,12 @@ def test_model_feature_errors(training):
     _, _, _, booster = training
     with pytest.raises(ValueError, match="not produced"):
         SemileptonicProcessor(model=booster, model_features=["lep_pt", "jet9_pt"])
-    scorer = FeatureScorer(booster, FEATURES[:5])
-    with pytest.raises(ValueError, match="28 features"):
-        scorer.score({name: np.zeros(3) for name in FEATURES[:5]})
+    # a model of another width is refused where the run starts, not in every chunk
+    with pytest.raises(ValueError, match=r"the model takes 28 features but 5 are configured"):
+        FeatureScorer(booster, FEATURES[:5])
+    for column in ("weight", "lep_pt", "event", ""):
+        with pytest.raises(ValueError, match=f"score_column {column!r} (clashes|is empty)"):
+            SemileptonicProcessor(model=booster, score_column=column)
     with pytest.raises(KeyError, match="m_jj"):
         FeatureScorer(booster, FEATURES).score({"lep_pt": np.zeros(3)})
 

@@ -37,9 +37,13 @@ factors when there is no cross-section.
 
 exit status: 0 done (files skipped with --skip-bad-files are listed on stderr); 1 bad input
 (unreadable file, missing branch, unknown variation or cut, missing or broken model file,
-output directory that cannot be made, Dask scheduler that cannot be reached); 2 wrong
-usage; 130 interrupted (Ctrl-C): the chunks finished so far stay in DIR/.checkpoints,
-and the same command again resumes from them.
+output directory that cannot be made, Dask scheduler that cannot be reached, no readable
+file at all); 2 wrong usage; 130 interrupted (Ctrl-C): the chunks finished so far stay in
+DIR/.checkpoints, and the same command again resumes from them.
+
+a rerun into the same DIR replaces its samples' tables: variations it does not make are
+removed from DIR/<sample>/. With --maxchunks the metadata's "events" says how many events
+were processed; the weights stay those of the whole sample.
 
 examples:
   python -m analysis_lib.columnar data/ttbar_*.root --output features/
@@ -112,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-jets-stored",
         type=int,
         default=FeatureConfig().n_jets,
-        help="leading jets written as columns (default: %(default)s)",
+        help=f"leading jets written as columns, 1 to {FeatureConfig().n_jets_max} "
+        "(default: %(default)s)",
     )
-    p.add_argument("--model", help="trained model: XGBoost (.json, .ubj) or Keras (.keras)")
+    p.add_argument("--model", help="trained model: XGBoost (.json, .ubj) or Keras (.keras, .h5)")
     p.add_argument(
         "--model-features",
         type=_list,
@@ -122,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the model's input columns in order (default: the {len(default_features())} "
         "features of Baldi et al.)",
     )
-    p.add_argument("--score-column", default="score", help="(default: %(default)s)")
+    p.add_argument(
+        "--score-column", help="the model's score column (default: score; not a feature's name)"
+    )
     p.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -188,6 +195,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("no INPUT files given")
     if not args.output:
         parser.error("--output DIR is required")
+    # an empty list is most likely an unset shell variable: say so rather than guess
+    if args.require == []:
+        parser.error("--require is empty: name cuts, or 'none' to write every event")
+    if args.variations == []:
+        parser.error("--variations is empty: name variations, or 'nominal' for nominal only")
+    for option, value in (("--model-features", args.model_features), ("--score-column",
+                          args.score_column)):  # fmt: skip
+        if value is not None and not args.model:
+            parser.error(f"{option} is for a model's scores: it needs --model")
+    n_jets_max = FeatureConfig().n_jets_max
+    if not 1 <= args.n_jets_stored <= n_jets_max:
+        parser.error(
+            f"--n-jets-stored must be between 1 and {n_jets_max}, got {args.n_jets_stored}"
+        )
     require = CUT_NAMES if args.require is None else args.require
     if [r.lower() for r in require] == ["none"]:
         require = ()
@@ -210,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             features=FeatureConfig(n_jets=args.n_jets_stored),
             model=args.model,
             model_features=args.model_features,
-            score_column=args.score_column,
+            score_column=args.score_column or "score",
         )
         fileset = {args.sample: list(args.inputs)} if args.sample else list(args.inputs)
         if args.scheduler:
@@ -254,10 +275,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = result.tables[sample][variation].num_rows
             print(f"{sample:20s} {variation:16s} {rows:10d} rows  {path}")
     print(f"manifest: {result.manifest}")
+    for sample, variations in result.metadata.items():
+        events = next(iter(variations.values()), {}).get("events") or {}
+        if events and not events["complete"]:
+            print(
+                f"note: sample {sample!r}: {events['processed']} of {events['in_files']} events "
+                "processed (--maxchunks); the weights are those of the whole sample",
+                file=sys.stderr,
+            )
     if result.bad_files:
         print(f"skipped {len(result.bad_files)} unreadable file(s):", file=sys.stderr)
         for path, reason in result.bad_files.items():
             print(f"  {path}: {reason}", file=sys.stderr)
+    if not any(result.tables.values()):
+        print("error: no input file could be read: no table was written", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,11 +7,14 @@ extends coffea's :class:`~coffea.processor.SimpleCheckpointer` in two ways:
 * a checkpoint is written to a temporary name and renamed, so an interruption never
   leaves a half-written checkpoint behind (coffea writes in place);
 * checkpoints live under the processor's fingerprint (a hash of its settings, the code
-  version and the model), so a rerun with other settings does not reuse stale chunks.
+  and the model), and each chunk's name carries a hash of the sample's metadata that the
+  chunk's weights come from (cross-section, Σ genWeight of all the sample's files), so a
+  rerun with other settings, another cross-section or more files in the sample does not
+  reuse stale chunks.
 
 The path of a chunk is
-``<dir>/<fingerprint>/<dataset>/<file uuid>/<tree>/<start>-<stop>.coffea``. A chunk that
-could not be read (a bad file) is not checkpointed, so a rerun tries it again.
+``<dir>/<fingerprint>/<dataset>/<file uuid>/<tree>/<start>-<stop>-<metadata hash>.coffea``.
+A chunk that could not be read (a bad file) is not checkpointed, so a rerun tries it again.
 
 Examples
 --------
@@ -28,9 +31,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import shutil
 import uuid
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,28 @@ import cloudpickle
 from coffea.processor import SimpleCheckpointer
 
 from .output import safe_name
+
+#: The keys of a chunk's metadata that say where the chunk is; the others (the sample's
+#: metadata: cross-section, Σ genWeight, ...) go into :func:`sample_tag`.
+POSITION_KEYS = frozenset(
+    {"dataset", "filename", "treename", "entrystart", "entrystop", "fileuuid"}
+)
+
+
+def sample_tag(metadata: Mapping[str, Any]) -> str:
+    """A short hash of a chunk's metadata other than its position (:data:`POSITION_KEYS`).
+
+    Examples
+    --------
+    >>> where = {"dataset": "tt", "entrystart": 0, "entrystop": 10}
+    >>> sample_tag({**where, "cross_section_pb": 1.5}) == sample_tag({"cross_section_pb": 1.5})
+    True
+    >>> sample_tag({"cross_section_pb": 1.5}) == sample_tag({"cross_section_pb": 3.0})
+    False
+    """
+    rest = {str(k): v for k, v in metadata.items() if k not in POSITION_KEYS}
+    blob = json.dumps(rest, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
 
 
 class AtomicCheckpointer(SimpleCheckpointer):
@@ -69,8 +97,16 @@ class AtomicCheckpointer(SimpleCheckpointer):
             / safe_name(metadata["dataset"])
             / str(metadata["fileuuid"] or "no-uuid")
             / safe_name(metadata["treename"])
-            / f"{metadata['entrystart']}-{metadata['entrystop']}.coffea"
+            / f"{metadata['entrystart']}-{metadata['entrystop']}-{sample_tag(metadata)}.coffea"
         )
+
+    def load(self, metadata: Any, processor_instance: Any) -> Any:
+        """The chunk's kept output, its records marked ``"resumed": True``; or None."""
+        output = super().load(metadata, processor_instance)
+        if isinstance(output, dict):
+            for chunk in (output.get("out") or {}).get("chunks", []):
+                chunk["resumed"] = True
+        return output
 
     def save(self, output: Any, metadata: Any, processor_instance: Any) -> None:
         """Write the chunk's output atomically (skipped for unreadable chunks)."""

@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 from . import kernels
@@ -97,8 +98,20 @@ class FeatureConfig:
     m_top: float = M_TOP
 
     def __post_init__(self) -> None:
-        if self.n_jets_max < 4 or self.n_jets < 1:
-            raise ValueError("n_jets_max must be at least 4 and n_jets at least 1")
+        for name in ("n_jets", "n_jets_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.n_jets_max < 4:
+            raise ValueError(
+                f"n_jets_max (the jets the masses use) must be at least 4, got {self.n_jets_max}"
+            )
+        if not 1 <= self.n_jets <= self.n_jets_max:
+            raise ValueError(
+                f"n_jets (the leading jets stored as columns) must be between 1 and "
+                f"n_jets_max={self.n_jets_max} (the jets the event's features look at), "
+                f"got {self.n_jets}"
+            )
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (for metadata)."""

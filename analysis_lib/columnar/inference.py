@@ -104,6 +104,29 @@ def _iteration_range(booster: Any) -> tuple[int, int]:
     return (0, int(best) + 1) if best is not None else (0, 0)
 
 
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_keras_file(path: str) -> None:
+    """A ``.keras`` file is a zip archive, an ``.h5`` one HDF5 (Keras 2's format)."""
+    if path.lower().endswith(".h5"):
+        with open(path, "rb") as f:
+            if f.read(8) != _HDF5_SIGNATURE:
+                raise ModelFileError(path, "not a Keras model (an .h5 file is HDF5)")
+    elif not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "not a Keras model (a .keras file is a zip archive)")
+
+
+def _keras_width(model: Any) -> int | None:
+    """The feature count of a single-input Keras model, when it declares one."""
+    try:
+        (tensor,) = model.inputs
+        width = tensor.shape[-1]
+    except Exception:  # a subclassed or multi-input model: checked per chunk instead
+        return None
+    return int(width) if width is not None else None
+
+
 def _model_kind(model: Any) -> str:
     if isinstance(model, (str, os.PathLike)):
         suffix = os.fspath(model).rsplit(".", 1)[-1].lower()
@@ -113,7 +136,7 @@ def _model_kind(model: Any) -> str:
             return "keras"
         raise ValueError(
             f"cannot tell the model type of {os.fspath(model)!r}: expected an XGBoost "
-            "booster (.json, .ubj) or a Keras model (.keras)"
+            "booster (.json, .ubj) or a Keras model (.keras, .h5)"
         )
     module = type(model).__module__
     if module.startswith("xgboost"):
@@ -178,10 +201,11 @@ class FeatureScorer:
         # its checksum goes into the description (so into the checkpoints' fingerprint: a
         # model retrained into the same file does not resume the old one's chunks)
         self._digest = file_digest(self._path) if self._path else None
-        if self._path and self.kind == "xgboost":
+        if self._path and self.kind == "keras":
+            _check_keras_file(self._path)
+        if self._path:
             self._load()
-        elif self._path and not zipfile.is_zipfile(self._path):
-            raise ModelFileError(self._path, "not a Keras model (a .keras file is a zip archive)")
+        self._check_width()
 
     # -- the model ---------------------------------------------------------------------------
     @property
@@ -194,6 +218,26 @@ class FeatureScorer:
                 )
             self._load()
         return self._model
+
+    def _check_width(self) -> None:
+        """The model takes as many inputs as there are feature columns (checked where the
+        run starts, not in every worker's first chunk)."""
+        if self.kind == "xgboost":
+            booster = self._booster()
+            width = booster.num_features() if hasattr(booster, "num_features") else None
+        else:
+            width = _keras_width(self._model)
+        names = self.feature_names
+        if width is None or width == len(names):
+            return
+        problem = (
+            f"the model takes {width} features but {len(names)} are configured "
+            f"({', '.join(names)}); name its inputs in order with --model-features "
+            "(model_features=)"
+        )
+        if self._path:
+            raise ModelFileError(self._path, problem)
+        raise ValueError(problem)
 
     def _load(self) -> None:
         try:

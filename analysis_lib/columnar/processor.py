@@ -43,12 +43,15 @@ ValueError: unknown cut(s) 'two_leptons' in require; the cuts are one_lepton, je
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import math
 import numbers
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -96,6 +99,31 @@ class EventsSchema(NanoAODSchema):
     """coffea's NanoAOD schema, quiet about cross-references our files do not carry."""
 
     warn_missing_crossrefs = False
+
+
+@functools.cache
+def source_digest(cls: type) -> str:
+    """A hash of the code that makes a chunk's output: this package's modules and the
+    module that defines ``cls`` (a user's subclass, say).
+
+    Examples
+    --------
+    >>> len(source_digest(SemileptonicProcessor))
+    64
+    """
+    package = Path(__file__).resolve().parent
+    files = sorted(package.glob("*.py"))
+    try:
+        own = inspect.getsourcefile(cls)
+    except (TypeError, OSError):  # defined in a notebook cell or an interactive session
+        own = None
+    if own is not None and Path(own).resolve().parent != package:
+        files.append(Path(own))
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 class SemileptonicProcessor(ProcessorABC):
@@ -187,18 +215,35 @@ class SemileptonicProcessor(ProcessorABC):
         self.systematics = systematics or SystematicsConfig()
         self.features = features or FeatureConfig()
         if model is not None and not isinstance(model, FeatureScorer):
+            if model_features is not None:  # before the model's width is checked against them
+                self._check_model_columns(
+                    [f[0] if isinstance(f, (tuple, list)) else str(f) for f in model_features]
+                )
             model = FeatureScorer(model, model_features)
         self.scorer: FeatureScorer | None = model
         self.score_column = score_column
         self.record_bad_input = record_bad_input
         self.fast_read = fast_read
         if self.scorer is not None:
-            absent = [c for c in self.scorer.columns if c not in self.feature_columns]
-            if absent:
+            taken = [*ID_COLUMNS, "weight", *self.feature_columns]
+            prefix = f"{score_column}_"
+            clash = [c for c in taken if c == score_column or (c.startswith(prefix)
+                     and c[len(prefix):].isdigit())]  # fmt: skip
+            if not isinstance(score_column, str) or not score_column.strip() or clash:
                 raise ValueError(
-                    f"the model's feature(s) {', '.join(absent)} are not produced; "
-                    f"the feature columns are {', '.join(self.feature_columns)}"
+                    f"score_column {score_column!r} "
+                    + (f"clashes with the table's column {clash[0]!r}" if clash else "is empty")
+                    + "; choose another name (--score-column)"
                 )
+            self._check_model_columns(self.scorer.columns)
+
+    def _check_model_columns(self, columns: Sequence[str]) -> None:
+        absent = [c for c in columns if c not in self.feature_columns]
+        if absent:
+            raise ValueError(
+                f"the model's feature(s) {', '.join(absent)} are not produced; "
+                f"the feature columns are {', '.join(self.feature_columns)}"
+            )
 
     # -- description ----------------------------------------------------------------------
     @property
@@ -249,11 +294,13 @@ class SemileptonicProcessor(ProcessorABC):
         }
 
     def fingerprint(self) -> str:
-        """A short hash of the configuration and the model: checkpoints are keyed by it."""
+        """A short hash of the configuration, the code and the model: checkpoints are keyed
+        by it."""
         from .output import code_version
 
         h = hashlib.sha256(json.dumps(self.config(), sort_keys=True, default=str).encode())
         h.update(json.dumps(code_version(git=False), sort_keys=True).encode())
+        h.update(source_digest(type(self)).encode())  # edited code: no stale chunks
         if self.scorer is not None and self.scorer._path is None:
             # an in-memory model; a file's checksum is in the config already
             h.update(cloudpickle.dumps(self.scorer._model))

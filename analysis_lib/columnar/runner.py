@@ -27,7 +27,10 @@ calls:
    written (unless ``keep_checkpoints``).
 4. **Write** (:mod:`~analysis_lib.columnar.output`): ``<output>/<sample>/<variation>.parquet``
    with its metadata ``.json`` beside, and ``<output>/manifest.json``; each file atomically,
-   so an interruption leaves no half-written table.
+   so an interruption leaves no half-written table. Tables of variations that an earlier
+   run into the same directory made and this one does not are removed from the samples'
+   directories. The metadata's ``events`` says how many of the files' events were
+   processed (fewer with ``maxchunks``: the weights are still those of the whole sample).
 
 Examples
 --------
@@ -68,6 +71,7 @@ from .output import (
 )
 from .processor import EventsSchema, SemileptonicProcessor
 from .samples import Fileset, PreparedFileset, prepare_fileset
+from .systematics import VARIATIONS
 
 EXECUTORS = ("auto", "dask", "futures", "iterative")
 
@@ -416,10 +420,9 @@ def _process(
         checkpointer = AtomicCheckpointer(
             os.fspath(checkpoint_dir), fingerprint=processor.fingerprint()
         )
-    resumed = checkpointer.count() if checkpointer is not None else 0
     fileset_dict = prepared.coffea_fileset()
     if not fileset_dict:
-        return [], resumed, checkpointer
+        return [], 0, checkpointer
     runner = DirectRunner(
         executor=ex,
         chunksize=chunksize,
@@ -442,7 +445,9 @@ def _process(
         if inner is not None:
             raise inner from exc
         raise
-    return list(out.get("chunks", [])), resumed, checkpointer
+    records = list(out.get("chunks", []))
+    resumed = sum(1 for record in records if record.pop("resumed", False))
+    return records, resumed, checkpointer
 
 
 def _copy_with(processor: SemileptonicProcessor, **changes) -> SemileptonicProcessor:
@@ -494,6 +499,14 @@ def _assemble(
             key=lambda r: (order[r["filename"]], r["entrystart"]),
         )
         info = sample.describe(processor.lumi_pb)
+        in_files = int(sum(f.n_entries for f in sample.files))
+        processed = int(sum(r["n_events"] for r in recs))
+        info["events"] = {
+            "in_files": in_files,
+            "processed": processed,
+            # False after maxchunks: the weights are still the whole sample's
+            "complete": processed == in_files,
+        }
         result.tables[name], result.cutflow[name], result.metadata[name] = {}, {}, {}
         if not recs:
             continue
@@ -556,6 +569,7 @@ def _write(result: ColumnarResult, output: Path) -> None:
     manifest: dict[str, Any] = {"created": utc_now(), "samples": {}, "bad_files": result.bad_files}
     for sample, tables in result.tables.items():
         directory = output / safe_name(sample)
+        _remove_stale_tables(directory, keep=set(tables))
         result.paths[sample] = {}
         entry: dict[str, Any] = {"directory": directory.name, "tables": {}}
         for variation, table in tables.items():
@@ -573,10 +587,28 @@ def _write(result: ColumnarResult, output: Path) -> None:
         if tables:
             first = next(iter(result.metadata[sample].values()))
             entry.update(
-                {k: first[k] for k in ("process", "cross_section_pb", "lumi_pb", "normalization")}
+                {
+                    k: first[k]
+                    for k in ("process", "cross_section_pb", "lumi_pb", "normalization", "events")
+                }
             )
             entry["files"] = [f["path"] for f in first["files"]]
             manifest["processor"] = first["processor"]
             manifest["code_version"] = first["code_version"]
         manifest["samples"][sample] = entry
     result.manifest = write_json(output / "manifest.json", manifest)
+
+
+def _remove_stale_tables(directory: Path, keep: set[str]) -> None:
+    """Remove the tables of variations this run does not make from a sample's directory.
+
+    A rerun into the same ``DIR`` with fewer variations (or other settings) would otherwise
+    leave an older run's tables beside the new ones, and ``DIR/<sample>/*.parquet`` would
+    mix two configurations. Only files named after a known variation are touched.
+    """
+    if not directory.is_dir():
+        return
+    for path in directory.glob("*.parquet"):
+        if path.stem in VARIATIONS and path.stem not in keep:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)

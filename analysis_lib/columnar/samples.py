@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,12 +85,37 @@ class Sample:
 
     @property
     def cross_section_pb(self) -> float | None:
-        """The cross-section, if every file's JSON gives the same one."""
-        values = {f.info.get("cross_section_pb") if f.info else None for f in self.files}
+        """The cross-section of the files' JSON (None without one; see :meth:`check`)."""
+        values = {_cross_section(f) for f in self.files}
         if len(values) != 1:
             return None
         (value,) = values
-        return None if value is None else float(value)
+        return value
+
+    def check(self) -> None:
+        """Every file gives the same cross-section, or none does.
+
+        A sample is normalized with one cross-section over the Σ genWeight of all its
+        files; files of different processes or bins (different cross-sections) need
+        samples of their own.
+
+        Raises
+        ------
+        ValueError
+            Naming the files and their cross-sections.
+        """
+        values = {_cross_section(f) for f in self.files}
+        if len(values) <= 1:
+            return
+        listed = ", ".join(
+            f"{f.path}: {'none' if _cross_section(f) is None else f'{_cross_section(f)!r} pb'}"
+            for f in self.files
+        )
+        raise ValueError(
+            f"the files of sample {self.name!r} do not share one cross-section ({listed}); "
+            "a sample is normalized with one cross-section over all its files, so give "
+            "files of other processes or bins samples of their own"
+        )
 
     @property
     def gen_event_sumw(self) -> float | None:
@@ -170,15 +196,39 @@ class PreparedFileset:
         return cache
 
 
+def _cross_section(f: InputFile) -> float | None:
+    value = f.info.get("cross_section_pb") if f.info else None
+    return None if value is None else float(value)
+
+
 def read_info(path: str | os.PathLike) -> dict | None:
     """The metadata JSON beside a file (``<file>.json``), or None."""
     meta = Path(f"{os.fspath(path)}.json")
     if not meta.is_file():
         return None
     try:
-        return json.loads(meta.read_text())
+        info = json.loads(meta.read_text())
     except (OSError, ValueError) as exc:
         raise BadInputError(str(meta), f"unreadable metadata JSON: {exc}") from exc
+    if not isinstance(info, dict):
+        raise BadInputError(
+            str(meta), f"the metadata JSON must be an object ({{...}}), not a {type(info).__name__}"
+        )
+    xsec = info.get("cross_section_pb")
+    if xsec is not None and not _positive_number(xsec):
+        raise BadInputError(
+            str(meta), f"cross_section_pb must be a positive number (in pb), got {xsec!r}"
+        )
+    return info
+
+
+def _positive_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def group_files(fileset: Fileset) -> dict[str, list[str]]:
@@ -366,6 +416,8 @@ def prepare_fileset(
         An unreadable file, unless ``skip_bad_files``.
     MissingBranchError
         A needed branch is absent from a file.
+    ValueError
+        The files of a sample give different cross-sections (:meth:`Sample.check`).
     """
     groups = group_files(fileset)
     if not any(groups.values()):
@@ -397,6 +449,8 @@ def prepare_fileset(
             else:
                 # keyed by the file: the reason alone, without the file name again
                 bad[path] = sample.bad[path] = getattr(outcome, "reason", str(outcome))
+        for sample in samples.values():
+            sample.check()
     except BaseException:
         if keep_open:
             close_trees()

@@ -36,8 +36,10 @@ Examples
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from coffea.analysis_tools import PackedSelection
@@ -71,6 +73,15 @@ class Cuts:
     n_jets_min: int = 4
     n_bjets_min: int = 1
     met_min: float = 20.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            whole = f.type in (int, "int")
+            ok = isinstance(value, numbers.Integral if whole else numbers.Real)
+            if isinstance(value, bool) or not ok or not (math.isfinite(value) and value >= 0):
+                kind = "a whole number" if whole else "a finite number"
+                raise ValueError(f"Cuts {f.name} must be {kind} >= 0, got {value!r}")
 
     def to_dict(self) -> dict:
         """The thresholds as a plain dict (for metadata)."""
