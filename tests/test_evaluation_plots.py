@@ -64,6 +64,10 @@ def test_plot_score_distributions_overlaid_and_stacked(tmp_path):
     assert len(ax.patches) == 3
     _save(ax, tmp_path / "overlaid.png")
 
+    # keys that are not strings, e.g. signal masses (failed in the legend's ordering)
+    ax = plot_score_distributions({500: [1.0, 1, 1, 1, 1], 1000: [0.0, 1, 1, 2, 3]}, edges)
+    assert ax.get_legend_handles_labels()[1] == ["500", "1000"]
+
     _, own = plt.subplots()
     samples = {"ttbar": [5.0, 4, 3, 2, 1], "wjets": [2.0, 2, 1, 1, 1]}
     ax = plot_score_distributions(samples, edges, stack=True, ax=own)
@@ -126,6 +130,14 @@ def test_plot_auc_vs_parameter(tmp_path, reference, n_lines):
         ),
         (lambda: plot_score_distributions({"a": [1.0, 2.0]}, [0, 1]), "'a' has 2 bins"),
         (lambda: plot_score_distributions({}, [0, 1]), "no histograms"),
+        (
+            lambda: plot_score_distributions({"a": [1.0, 2.0]}, [0, 1, 0.5]),
+            r"edges must increase, with at least two of them, got \[0.0, 1.0, 0.5\]",
+        ),
+        (
+            lambda: plot_score_distributions({"a": [0.0, 0.0]}, [0, 1, 2], density=True),
+            "histogram 'a' is empty: density=True cannot normalise it",
+        ),
         (lambda: plot_roc({}), "no ROC curves"),
         (lambda: plot_significance_vs_threshold([1, 2]), "must be a ThresholdScan"),
     ],

@@ -107,6 +107,11 @@ def test_parameter_errors(xgb_pnn) -> None:
     with pytest.raises(UnknownParameterError, match=r"= 3\.5 is outside the trained range"):
         xgb_pnn.predict_proba(x_only, parameter=3.5)
     assert xgb_pnn.predict_proba(x_only, parameter=3.5, extrapolate=True).shape == (2, 2)
+    # a value was passed: the message said "X has no values ... pass parameter="
+    with pytest.raises(UnknownParameterError, match=r"parameter=nan is not a finite value of"):
+        xgb_pnn.predict_proba(x_only, parameter=float("nan"))
+    with pytest.raises(UnknownParameterError, match=r"not a finite value .*\(event 1: nan\)"):
+        xgb_pnn.predict_proba(x_only, parameter=np.array([0.5, np.nan]))
     with pytest.raises(FeatureMismatchError, match="unexpected 'mass'"):
         xgb_pnn.predict_proba(pd.DataFrame({"x": [0.0], "mass": [1.0]}), parameter=0.0)
     X, y, _ = make_pnn_toy(50, seed=0)

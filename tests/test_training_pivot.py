@@ -161,3 +161,13 @@ def test_bad_input(toy):
     est.fit(X, y, z=z)
     with pytest.raises(FeatureMismatchError):
         est.predict_proba(np.zeros((3, 3)))
+    # a failed refit leaves the fitted model as it was (it replaced z's standardisation)
+    before = est.adversary_nll(X, z)
+    with pytest.raises(TrainingInputError, match="z is constant"):
+        est.fit(X, y, z=np.ones(len(X)))
+    assert est.adversary_nll(X, z) == before
+    categorical = clone(est).set_params(adversary="categorical")
+    categorical.fit(X, y, z=np.where(z > 0, 1.0, -1.0))
+    with pytest.raises(TrainingInputError, match="single value"):
+        categorical.fit(X, y, z=np.ones(len(X)))
+    assert categorical.z_classes_.tolist() == [-1.0, 1.0]

@@ -218,6 +218,18 @@ def test_nuisance_errors(npc, tables) -> None:
         npc.predict_proba(X.drop(columns="a"))
     with pytest.raises(TrainingInputError, match="is also a feature column"):
         clone(npc).set_params(nuisance="a", variations=SHIFTS).fit(tables)
+    # the error above says "pass extrapolate=True": every method takes it
+    outside = npc.predict_proba(X, nuisance=2.0, extrapolate=True)
+    assert npc.predict(X, nuisance=2.0, extrapolate=True).tolist() == (
+        (outside[:, 1] >= 0.5).astype(int).tolist()
+    )
+    assert np.isfinite(npc.decision_function(X, nuisance=2.0, extrapolate=True)).all()
+    for bad in (float("nan"), 5.0, "abc"):  # nominal must lie within the variations
+        with pytest.raises(TrainingInputError, match=f"nominal_value must be a number within "
+                           rf"the variations' values \[-1.0, 1.0\], got {bad!r}"):  # fmt: skip
+            clone(npc).set_params(nominal_value=bad).fit(tables)
+    with pytest.raises(TrainingInputError, match=r"positive total weight, got 0\.0"):
+        npc.profile(tables["jes_up"], sample_weight=np.zeros(len(tables["jes_up"])))
 
 
 def test_wrappers_pickle_and_clone(npc, tables) -> None:

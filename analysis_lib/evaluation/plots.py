@@ -132,10 +132,14 @@ def plot_score_distributions(
     if stack and density:
         raise ValueError("density=True cannot be combined with stack=True")
     edges = finite_1d("edges", edges)
-    labels = list(histograms)
+    if len(edges) < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError(f"edges must increase, with at least two of them, got {edges.tolist()}")
+    labels = [str(key) for key in histograms]  # keys such as masses become legend labels
     hists = []
-    for label in labels:
-        h = finite_1d(f"histogram {label!r}", histograms[label])
+    for label, values in zip(labels, histograms.values(), strict=True):
+        h = finite_1d(f"histogram {label!r}", values)
+        if density and not h.sum() > 0:
+            raise ValueError(f"histogram {label!r} is empty: density=True cannot normalise it")
         if len(h) != len(edges) - 1:
             raise ValueError(
                 f"histogram {label!r} has {len(h)} bins, the edges give {len(edges) - 1}"

@@ -149,7 +149,13 @@ class NuisanceParameterisedClassifier(ClassifierMixin, BaseEstimator):
                     f"nuisance value of {name!r} must be finite, got {value!r}"
                 )
         if self.nominal_value is not None:
-            nominal = float(self.nominal_value)
+            nominal = inputs.number_or_nan(self.nominal_value)
+            lo, hi = min(values.values()), max(values.values())
+            if not lo <= nominal <= hi:  # NaN too
+                raise TrainingInputError(
+                    f"nominal_value must be a number within the variations' values "
+                    f"[{lo!r}, {hi!r}], got {self.nominal_value!r}"
+                )
         elif "nominal" in values:
             nominal = values["nominal"]
         else:
@@ -242,14 +248,19 @@ class NuisanceParameterisedClassifier(ClassifierMixin, BaseEstimator):
         nu = self._resolve(nuisance, values.shape[0], extrapolate)
         return self.estimator_.predict_proba(self._frame(values, nu))
 
-    def predict(self, X: Any, nuisance: Any = "nominal") -> NDArray[np.int64]:
+    def predict(
+        self, X: Any, nuisance: Any = "nominal", *, extrapolate: bool = False
+    ) -> NDArray[np.int64]:
         """1 where the signal probability at ``nuisance`` is at least 0.5."""
-        return (self.predict_proba(X, nuisance)[:, 1] >= 0.5).astype(np.int64)
+        proba = self.predict_proba(X, nuisance, extrapolate=extrapolate)
+        return (proba[:, 1] >= 0.5).astype(np.int64)
 
-    def decision_function(self, X: Any, nuisance: Any = "nominal") -> NDArray[np.float64]:
+    def decision_function(
+        self, X: Any, nuisance: Any = "nominal", *, extrapolate: bool = False
+    ) -> NDArray[np.float64]:
         """The log-odds at ``nuisance``."""
         values = self._matrix(X)
-        nu = self._resolve(nuisance, values.shape[0], False)
+        nu = self._resolve(nuisance, values.shape[0], extrapolate)
         return self.estimator_.decision_function(self._frame(values, nu))
 
     def _grid(self, grid: ArrayLike | None) -> NDArray[np.float64]:
@@ -301,6 +312,10 @@ class NuisanceParameterisedClassifier(ClassifierMixin, BaseEstimator):
         ):
             sample_weight = frame[self.weight_column].to_numpy()
         w = inputs.sample_weights(sample_weight, n)
+        if not w.sum() > 0:
+            raise TrainingInputError(
+                f"profile needs events of positive total weight, got {float(w.sum())!r}"
+            )
         g = self._grid(grid)
         losses = []
         for nu in g:

@@ -257,12 +257,21 @@ class ParameterisedClassifier(ClassifierMixin, BaseEstimator):
                 )
             values[:, index] = theta
         col = values[:, index]
-        if np.isnan(col).any():
-            raise UnknownParameterError(
-                f"X has no values of the parameter {name!r}: pass parameter=<value or array>"
-            )
         if not np.isfinite(col).all():
-            raise UnknownParameterError(f"parameter {name!r} has non-finite values")
+            first = int(np.flatnonzero(~np.isfinite(col))[0])
+            if parameter is not None:
+                raise UnknownParameterError(
+                    f"parameter={parameter!r} is not a finite value of {name!r} "
+                    f"(event {first}: {float(col[first])!r})"
+                )
+            if np.isnan(col).all():
+                raise UnknownParameterError(
+                    f"X has no values of the parameter {name!r}: pass parameter=<value or array>"
+                )
+            raise UnknownParameterError(
+                f"parameter {name!r} has a non-finite value {float(col[first])!r} "
+                f"(first at event {first})"
+            )
         lo, hi = self.parameter_range_
         outside = (col < lo) | (col > hi)
         if outside.any() and not extrapolate:

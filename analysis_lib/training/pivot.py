@@ -326,19 +326,20 @@ class PivotClassifier(KerasModelEstimator, ClassifierMixin, BaseEstimator):
 
     def _encode_z(self, z: FloatArray, *, fitting: bool) -> FloatArray:
         if self.adversary == "categorical":
-            if fitting:
-                self.z_classes_ = np.unique(z)
-                if self.z_classes_.size < 2:
+            if fitting:  # checked before it replaces a previous fit's classes
+                classes = np.unique(z)
+                if classes.size < 2:
                     raise TrainingInputError(
-                        f"z has a single value ({self.z_classes_[0]!r}); the categorical "
+                        f"z has a single value ({classes[0]!r}); the categorical "
                         "adversary needs at least two nuisance classes"
                     )
-                if self.z_classes_.size > MAX_CATEGORIES:
+                if classes.size > MAX_CATEGORIES:
                     raise TrainingInputError(
-                        f"z has {self.z_classes_.size} distinct values, too many for "
+                        f"z has {classes.size} distinct values, too many for "
                         f"adversary='categorical' (at most {MAX_CATEGORIES}); use "
                         "adversary='gaussian_mixture' for a continuous nuisance"
                     )
+                self.z_classes_ = classes
             idx = np.searchsorted(self.z_classes_, z)
             idx = np.clip(idx, 0, self.z_classes_.size - 1)
             unknown = self.z_classes_[idx] != z
@@ -348,13 +349,13 @@ class PivotClassifier(KerasModelEstimator, ClassifierMixin, BaseEstimator):
                     f"(known: {self.z_classes_.tolist()})"
                 )
             return idx.astype(np.float64)
-        if fitting:
-            self.z_mean_ = float(z.mean())
+        if fitting:  # checked before it replaces a previous fit's standardisation
             std = float(z.std())
             if std == 0.0:
                 raise TrainingInputError(
                     f"z is constant ({z[0]!r}); the adversary needs a varying nuisance"
                 )
+            self.z_mean_ = float(z.mean())
             self.z_scale_ = std
         return (z - self.z_mean_) / self.z_scale_
 
