@@ -81,7 +81,7 @@ def btag_working_point(btag_branch: str, btag_wp: float | None = None) -> float:
         return BTAG_WORKING_POINTS[btag_branch]
     except KeyError:
         raise ValueError(
-            f"no default working point for {btag_branch!r}; pass btag_wp= "
+            f"no default working point for {btag_branch!r}; give the cut (--btag-wp, btag_wp=) "
             f"(defaults exist for {', '.join(BTAG_WORKING_POINTS)})"
         ) from None
 

@@ -47,6 +47,10 @@ METADATA_KEY = b"hepml"
 _TMP_MARK = ".tmp-"
 
 
+#: The run's manifest in the output directory (no sample directory may take its name).
+MANIFEST = "manifest.json"
+
+
 def safe_name(name: str) -> str:
     """A sample name usable as a directory name (other characters become ``_``).
 
@@ -73,6 +77,11 @@ def check_sample_dirs(samples: Iterable[str]) -> None:
     owners: dict[str, str] = {}
     for sample in samples:
         directory = safe_name(sample)
+        if directory == MANIFEST:
+            raise ValueError(
+                f"sample {sample!r} would write to the directory {directory}, the name of "
+                "the run's manifest; rename the sample"
+            )
         if directory in owners:
             raise ValueError(
                 f"samples {owners[directory]!r} and {sample!r} would both write to the "

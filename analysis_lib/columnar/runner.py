@@ -61,6 +61,7 @@ from .chunking import check_chunksize
 from .direct import DirectRunner, close_trees
 from .errors import BadInputError, ColumnarError
 from .output import (
+    MANIFEST,
     check_sample_dirs,
     code_version,
     remove_temporaries,
@@ -596,7 +597,7 @@ def _write(result: ColumnarResult, output: Path) -> None:
             manifest["processor"] = first["processor"]
             manifest["code_version"] = first["code_version"]
         manifest["samples"][sample] = entry
-    result.manifest = write_json(output / "manifest.json", manifest)
+    result.manifest = write_json(output / MANIFEST, manifest)
 
 
 def _remove_stale_tables(directory: Path, keep: set[str]) -> None:
