@@ -825,7 +825,7 @@ def test_filesets_that_would_double_count_or_collide_are_refused(samples, tmp_pa
             progress=False,
         )
     assert not out.exists()  # refused before anything was written
-    with pytest.raises(ValueError, match="the directory manifest.json, the name of the run's"):
+    with pytest.raises(ValueError, match=r"the directory manifest\.json, the name of the run's"):
         run_columnar({"manifest.json": [tt]}, output=out, executor="iterative", progress=False)
     assert not out.exists()
     with pytest.raises(ValueError, match="maxchunks must be a positive integer or None, not 0"):

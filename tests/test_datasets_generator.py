@@ -254,6 +254,11 @@ def test_luminosity_weight():
     np.testing.assert_allclose(luminosity_weight(meta, 1.0, gen_weight=[1.0, -1.0]), [500, -500])
     with pytest.raises(ValueError, match="gen_event_sumw"):
         luminosity_weight({"cross_section_pb": 1.0, "gen_event_sumw": 0.0}, 1.0)
+    for bad in (-5, float("nan"), "1"):  # -5 gave negative weights without a word
+        with pytest.raises(ValueError, match=f"luminosity_fb must be a positive .* got {bad!r}"):
+            luminosity_weight(meta, bad)
+    with pytest.raises(ValueError, match="lacks gen_event_sumw; it has cross_section_pb"):
+        luminosity_weight({"cross_section_pb": 1.0}, 1.0)  # was a bare KeyError
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import numbers
 import os
 import subprocess
 from collections.abc import Mapping
@@ -452,10 +454,25 @@ def luminosity_weight(
     """
     if not isinstance(metadata, Mapping):
         metadata = load_metadata(metadata)
+    missing = [k for k in ("cross_section_pb", "gen_event_sumw") if k not in metadata]
+    if missing:
+        raise ValueError(
+            f"the metadata lacks {', '.join(missing)}; it has {', '.join(map(str, metadata))}"
+        )
+    lumi = _number(luminosity_fb)
+    if not (math.isfinite(lumi) and lumi > 0):
+        raise ValueError(f"luminosity_fb must be a positive number (fb^-1), got {luminosity_fb!r}")
     sumw = float(metadata["gen_event_sumw"])
     if sumw == 0:
         raise ValueError("gen_event_sumw is 0: cannot normalise")
-    scale = float(metadata["cross_section_pb"]) * 1000.0 * float(luminosity_fb) / sumw
+    scale = float(metadata["cross_section_pb"]) * 1000.0 * lumi / sumw
     if np.ndim(gen_weight) == 0:
         return scale * float(gen_weight)
     return scale * np.asarray(gen_weight, dtype=np.float64)
+
+
+def _number(value: Any) -> float:
+    """``float(value)`` for a real number, else NaN (bools and strings are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return math.nan
+    return float(value)
