@@ -178,6 +178,13 @@ def test_bad_options_name_the_value(kwargs, value, tmp_path):
         generate("ttbar_semilep", 10, cache_dir=tmp_path, progress=False, **kwargs)
 
 
+@pytest.mark.parametrize("mass", [300.0, float("inf"), float("nan")])
+def test_zprime_mass_must_be_finite_and_above_the_threshold(mass):
+    # inf went into the Pythia settings as "32:m0 = inf"
+    with pytest.raises(ValueError, match=f"finite number above 2 m_t .*got {mass!r}"):
+        pythia.zprime_settings(mass)
+
+
 @pytest.mark.parametrize("n_workers", [0, -2, 1.5])
 def test_generate_file_refuses_a_bad_worker_count(n_workers, tmp_path):
     # it used to take 0 or -2 as one worker and 1.5 as one, without a word

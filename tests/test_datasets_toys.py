@@ -143,6 +143,7 @@ def test_pnn_log_likelihood_ratio_values():
         (lambda: PnnToyParams(sigma=-0.25), "sigma must be > 0, got -0.25"),
         (lambda: PnnToyParams(low=1.0, high=1.0), "high must be > low, got low=1.0, high=1.0"),
         (lambda: make_pnn_toy(10, seed="abc"), "seed must be an int"),
+        (lambda: make_pnn_toy(10, seed=-1), "seed must be >= 0, got -1"),
         (lambda: pnn_toy_bayes_auc(float("inf")), "theta must be a finite number, got inf"),
     ],
 )

@@ -157,6 +157,10 @@ def test_several_backgrounds_and_extra_variation_names():
     }
     with pytest.raises(ValueError, match="unknown variation 'qcd_scale' in sample 'ttbar'"):
         build_workspace(sig, bkgs)
+    for reserved in ("mu", "staterror"):  # pyhf's InvalidNameReuse, deep in its model
+        clash = {"ttbar": Template(EDGES, BKG, variations={reserved: (1.1 * BKG, 0.9 * BKG)})}
+        with pytest.raises(ValueError, match=f"variation '{reserved}' in sample 'ttbar' has"):
+            build_workspace(sig, clash, known_variations=[reserved])
     ws = build_workspace(sig, bkgs, known_variations=[*VARIATION_SOURCES, "qcd_scale"])
     assert [s["name"] for s in ws["channels"][0]["samples"]] == ["signal", "ttbar", "wjets"]
     assert ws["observations"][0]["data"] == pytest.approx(SIG + 1.5 * BKG)

@@ -71,6 +71,11 @@ def test_mismatched_lengths(kind: str) -> None:
         CLASSIFIERS[kind]().fit(X, y, np.ones(50))
     with pytest.raises(TrainingInputError, match=r"sample_weight has a non-finite value nan"):
         CLASSIFIERS[kind]().fit(X, y, np.r_[np.nan, np.ones(99)])
+    # 50 x 2 weights were flattened into 100 and taken
+    with pytest.raises(TrainingInputError, match=r"one weight per event, got shape \(50, 2\)"):
+        CLASSIFIERS[kind]().fit(X, y, np.ones((50, 2)))
+    with pytest.raises(TrainingInputError, match="sample_weight must be numbers"):
+        CLASSIFIERS[kind]().fit(X, y, ["heavy"] * 100)
 
 
 @pytest.mark.parametrize("kind", CLASSIFIERS)

@@ -161,8 +161,10 @@ def zprime_settings(mass_gev: float) -> tuple[str, ...]:
     '32:m0 = 1000.0'
     """
     mass = float(mass_gev)
-    if not mass > 2 * 173.0:
-        raise ValueError(f"a Z' -> tt mass must be above 2 m_t (346 GeV), got {mass_gev!r}")
+    if not (math.isfinite(mass) and mass > 2 * 173.0):
+        raise ValueError(
+            f"a Z' -> tt mass must be a finite number above 2 m_t (346 GeV), got {mass_gev!r}"
+        )
     return (
         "NewGaugeBoson:ffbar2gmZZprime = on",
         "Zprime:gmZmode = 3",

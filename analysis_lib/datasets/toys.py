@@ -76,6 +76,8 @@ def _rng(seed: Seed) -> np.random.Generator:
         seed is None or isinstance(seed, numbers.Integral | np.random.Generator)
     ):
         raise ValueError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
+    if isinstance(seed, numbers.Integral) and seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed!r}")
     return np.random.default_rng(seed)
 
 

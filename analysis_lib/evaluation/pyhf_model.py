@@ -100,6 +100,12 @@ def _modifiers(
 ) -> list[dict]:
     mods: list[dict] = []
     for name in sorted(template.variations):
+        if name in (POI, "staterror"):
+            raise ValueError(
+                f"variation {name!r} in sample {sample!r} has the name of the "
+                f"{'signal strength' if name == POI else 'MC statistics modifier'}; "
+                "rename the variation"
+            )
         if name not in known:
             raise ValueError(
                 f"unknown variation {name!r} in sample {sample!r}; known variations: "

@@ -194,7 +194,15 @@ def sample_weights(sample_weight: Any, n_events: int) -> FloatArray:
     """Event weights as float64 (ones if None); finite, one per event."""
     if sample_weight is None:
         return np.ones(n_events)
-    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TrainingInputError(f"sample_weight must be numbers: {exc}") from None
+    if w.ndim > 1 and w.shape[1:] != (1,) * (w.ndim - 1):
+        raise TrainingInputError(
+            f"sample_weight must hold one weight per event, got shape {w.shape}"
+        )
+    w = w.reshape(-1)
     if w.shape[0] != n_events:
         raise TrainingInputError(
             f"X and sample_weight have different lengths: {n_events} events, {w.shape[0]} weights"
