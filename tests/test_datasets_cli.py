@@ -23,6 +23,17 @@ def test_list_and_info(capsys):
     assert "32:m0 = 750.0" in info["pythia_settings"]
 
 
+def test_generate_help_lists_the_samples_and_exit_statuses(capsys):
+    try:
+        main(["generate", "--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in list_samples())
+    assert "exit status: 0 done" in text and "130 interrupted" in text
+    assert "$HEPML_DATA_CACHE" in text
+
+
 def test_bad_arguments_exit_2_naming_them(capsys):
     assert main(["info", "zprime_m600"]) == 2
     err = capsys.readouterr().err

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from analysis_lib.datasets.registry import (
@@ -40,17 +41,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     >>> parse_args(["generate", "zprime_m500", "-n", "100"]).n_events
     100
     """
+    epilog = (
+        f"{textwrap.fill('samples: ' + ', '.join(list_samples()), 80)}\n\n"
+        "generate prints the path of the ROOT file; its metadata is in <path>.json. The\n"
+        "cache is --cache-dir, else $HEPML_DATA_CACHE, else ~/.cache/hepml-hub/samples.\n\n"
+        "exit status: 0 done; 1 a file or directory that cannot be made or written; 2 bad\n"
+        "arguments (an unknown sample, a count that is not positive); 130 interrupted\n"
+        "(Ctrl-C): nothing is written."
+    )
     parser = argparse.ArgumentParser(
         prog="python -m analysis_lib.datasets",
         description="Pythia 8 samples in NanoAOD-like ROOT files, addressed by name.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="names of the registered samples")
     info = sub.add_parser("info", help="a sample's metadata and generated files (JSON)")
     info.add_argument("name")
     info.add_argument("--cache-dir", type=Path, default=None)
-    gen = sub.add_parser("generate", help="generate a sample (or find it in the cache)")
-    gen.add_argument("name")
+    gen = sub.add_parser(
+        "generate",
+        help="generate a sample (or find it in the cache)",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gen.add_argument("name", help="a registered sample (see the list below)")
     gen.add_argument("-n", "--n-events", type=int, required=True, help="number of events")
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: 1)")
     gen.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
