@@ -73,6 +73,20 @@ def test_save_load_roundtrip_with_metadata(kind: str, models: dict, tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["m.hepml.zip"]  # no temporaries
 
 
+def test_metadata_is_strict_json(models: dict, tmp_path: Path) -> None:
+    """NaN and infinities (in provenance, say) were written as bare NaN/Infinity tokens,
+    which strict JSON readers refuse."""
+    provenance = {"efficiency": float("nan"), "range": [0.0, float("inf"), -float("inf")]}
+    path = save_model(models["xgboost"], tmp_path / "m.hepml.zip", provenance=provenance)
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"non-standard JSON token {token}")
+
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("metadata.json"), parse_constant=refuse)
+    assert meta["provenance"] == {"efficiency": "nan", "range": [0.0, "inf", "-inf"]}
+
+
 def test_native_booster_is_the_early_stopped_model(models: dict, tmp_path: Path) -> None:
     X, _ = data()
     model = models["xgboost"]

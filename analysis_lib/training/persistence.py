@@ -39,6 +39,7 @@ import datetime as dt
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import pickle
 import platform
@@ -134,6 +135,18 @@ def _model_inputs(model: Any) -> list[str] | None:
         return None
 
 
+def _finite_json(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings "nan", "inf", "-inf": standard JSON
+    has no such numbers, and strict readers (``jq``, browsers) refuse ``NaN``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -197,7 +210,8 @@ def save_model(
 
     def write(tmp: str) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("metadata.json", json.dumps(metadata, indent=2) + "\n")
+            text = json.dumps(_finite_json(metadata), indent=2, allow_nan=False)
+            zf.writestr("metadata.json", text + "\n")
             zf.writestr("estimator.pkl", blob)
             if native is not None:
                 zf.writestr(native[0], native[1])
