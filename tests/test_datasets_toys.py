@@ -152,6 +152,14 @@ def test_pnn_bad_input(call, named):
         call()
 
 
+def test_toy_params_of_the_wrong_type_are_named():
+    # a dict failed with AttributeError deep inside
+    with pytest.raises(TypeError, match=r"params must be a PnnToyParams or None, got \{'sigma"):
+        make_pnn_toy(5, params={"sigma": 1.0})
+    with pytest.raises(TypeError, match=r"InfernoParams or None, got 3"):
+        make_inferno_toy(5, 5, params=3)
+
+
 # -------------------------------------------------------------------------- pivot toy
 
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -79,6 +80,17 @@ def _rng(seed: Seed) -> np.random.Generator:
     if isinstance(seed, numbers.Integral) and seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed!r}")
     return np.random.default_rng(seed)
+
+
+def _params(value: object, kind: type) -> Any:
+    """The toy's parameters: ``value`` itself, or the defaults for None; anything else is a
+    TypeError naming it."""
+    if value is None:
+        return kind()
+    if isinstance(value, kind):
+        return value
+    hint = f" (for a dict: {kind.__name__}(**params))" if isinstance(value, Mapping) else ""
+    raise TypeError(f"params must be a {kind.__name__} or None, got {value!r}{hint}")
 
 
 def _count(name: str, value: object) -> int:
@@ -268,7 +280,7 @@ def make_pnn_toy(
     """
     n_per_theta = _count("n_per_theta", n_per_theta)
     theta_values = _thetas(thetas)
-    p = params if params is not None else PnnToyParams()
+    p = _params(params, PnnToyParams)
     n_signal = n_per_theta * theta_values.size
     n_bkg = n_signal if n_background is None else _count("n_background", n_background)
     rng = _rng(seed)
@@ -318,7 +330,7 @@ def pnn_toy_log_likelihood_ratio(
     >>> float(pnn_toy_log_likelihood_ratio(5.0, 0.0))
     inf
     """
-    p = params if params is not None else PnnToyParams()
+    p = _params(params, PnnToyParams)
     xs = np.asarray(x, dtype=np.float64)
     th = np.asarray(theta, dtype=np.float64)
     t = (xs - th) / p.sigma
@@ -360,7 +372,7 @@ def pnn_toy_bayes_auc(
     (0.9501, 0.9875)
     """
     theta = _finite("theta", theta)
-    p = params if params is not None else PnnToyParams()
+    p = _params(params, PnnToyParams)
     if isinstance(n_nodes, bool) or not isinstance(n_nodes, numbers.Integral) or n_nodes < 2:
         raise ValueError(f"n_nodes must be an integer >= 2, got {n_nodes!r}")
     a = (p.low - theta) / p.sigma  # support edges in units of the signal width
@@ -570,7 +582,7 @@ def inferno_expected_counts(params: InfernoParams | None = None) -> tuple[float,
     >>> inferno_expected_counts(InfernoParams(s=0.0))
     (0.0, 1000.0)
     """
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     return p.s, p.b
 
 
@@ -653,7 +665,7 @@ def sample_inferno_background(
     True
     """
     n = _count("n", n)
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     rng = _rng(seed)
     return _inferno_background_from(rng.standard_normal((n, 2)), rng.standard_exponential(n), p)
 
@@ -682,7 +694,7 @@ def inferno_background_logpdf(X: ArrayLike, params: InfernoParams | None = None)
     True
     """
     X = _features("X", X, 3)
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     var = np.diag(INFERNO_BACKGROUND_COV)
     gauss = (
         -0.5 * ((X[:, 0] - 2.0 - p.r) ** 2 / var[0] + X[:, 1] ** 2 / var[1])
@@ -707,7 +719,7 @@ def inferno_mixture_logpdf(X: ArrayLike, params: InfernoParams | None = None) ->
     >>> bool(np.allclose(mix, inferno_signal_logpdf(x)))
     True
     """
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     if p.s + p.b <= 0.0:
         raise ValueError(f"s + b must be > 0 for a mixture, got s={p.s!r}, b={p.b!r}")
     X = _features("X", X, 3)
@@ -758,7 +770,7 @@ def make_inferno_toy(
     """
     n_signal = _count("n_signal", n_signal)
     n_background = _count("n_background", n_background)
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     rng = _rng(seed)
     x_sig = _inferno_signal_from(
         rng.standard_normal((n_signal, 2)), rng.standard_exponential(n_signal)
@@ -797,7 +809,7 @@ def sample_inferno_pseudo_data(
     >>> X.shape[1], 850 < len(X) < 1250
     (3, True)
     """
-    p = params if params is not None else InfernoParams()
+    p = _params(params, InfernoParams)
     rng = _rng(seed)
     n_signal, n_background = (int(k) for k in rng.poisson([p.s, p.b]))
     return make_inferno_toy(n_signal, n_background, p, seed=rng, shuffle=shuffle)
