@@ -23,6 +23,26 @@ def test_embedded_keeps_site_choices(tmp_path):
     assert c.HepmlSpawner.data_dir == str(tmp_path / "data")
 
 
+def test_embedded_adds_to_the_sites_admins_groups_and_fork_server_choice(tmp_path):
+    # they were overwritten without a word
+    c = Config()
+    c.Authenticator.admin_users = {"alice"}
+    c.JupyterHub.load_groups = {"cms": {"users": ["alice"]}}
+    c.HepmlSpawner.forkserver_socket = ""  # its help says: "" disables it
+    HepmlHub(config=c, data_dir=str(tmp_path / "data")).apply(c)
+    assert c.Authenticator.admin_users == {"admin", "alice"}
+    assert c.JupyterHub.load_groups == {"gpu": {"users": []}, "cms": {"users": ["alice"]}}
+    assert c.HepmlSpawner.forkserver_socket == ""
+    assert "hepml-forkserver" not in [s["name"] for s in c.JupyterHub.services]
+
+
+def test_embedded_refuses_a_spawner_data_dir_of_its_own(tmp_path):
+    c = Config()
+    c.HepmlSpawner.data_dir = str(tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match=r"differs from the hub's data directory .* HepmlHub"):
+        HepmlHub(config=c, data_dir=str(tmp_path / "data")).apply(c)
+
+
 def test_embedded_defaults_and_private_state(tmp_path):
     c = Config()
     HepmlHub(config=c, data_dir=str(tmp_path / "data"), cull_timeout=600).apply(c)
@@ -42,3 +62,26 @@ def test_embedded_defaults_and_private_state(tmp_path):
 def test_bad_settings_are_refused(trait, value, message):
     with pytest.raises(Exception, match=message):
         HepmlHub(**{trait: value})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # traitlets does not validate defaults: these were taken as they came, and a
+        # timeout of 0 culled every server every 10 s; a misspelt deployment configured
+        # nothing, leaving JupyterHub's own defaults (PAM, every interface)
+        ("HEPML_DEPLOYMENT", "k8s", r"'k8s' is not one of .* \(environment: HEPML_DEPLOYMENT\)"),
+        ("HEPML_CULL_TIMEOUT", "0", r"cull_timeout must be positive, got 0 \(environment"),
+        ("HEPML_CULL_EVERY", "0", r"cull_every must be positive, got 0"),
+        ("HEPML_GPU_CULL_TIMEOUT", "-1", r"gpu_cull_timeout must be >= 0, got -1"),
+        ("HEPML_CULL_TIMEOUT", "1h", r"HEPML_CULL_TIMEOUT='1h' must be a whole number of seconds"),
+    ],
+)
+def test_settings_from_the_environment_are_checked_too(
+    monkeypatch, tmp_path, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    c = Config()
+    with pytest.raises(ValueError, match=message):
+        HepmlHub(config=c, data_dir=str(tmp_path / "data")).apply(c)
+    assert not (tmp_path / "data").exists()  # refused before anything is written

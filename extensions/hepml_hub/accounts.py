@@ -21,6 +21,23 @@ from pathlib import Path
 
 PREFIX = "jupyter-"
 _VALID = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
+_PREFIX = re.compile(r"^[a-z][a-z0-9_-]{0,7}$")
+#: The comment (GECOS field) of the accounts this module makes: only those are used.
+COMMENT = "hepml-hub user"
+
+
+def valid_prefix(prefix: str) -> bool:
+    """Whether ``prefix`` makes system names that cannot be existing system accounts'.
+
+    Non-empty, so that hub user ``root`` does not become the account ``root``; at most 8
+    characters, so that prefix + hub name (24) stays within 32.
+
+    Examples
+    --------
+    >>> valid_prefix("jupyter-"), valid_prefix(""), valid_prefix("Jupyter")
+    (True, False, False)
+    """
+    return isinstance(prefix, str) and bool(_PREFIX.match(prefix))
 
 
 def system_username(hub_name: str, prefix: str = PREFIX) -> str:
@@ -50,8 +67,17 @@ def ensure_account(username: str, home: Path) -> pwd.struct_passwd:
     try:
         entry = pwd.getpwnam(username)
     except KeyError:
+        entry = None
+    if entry is not None and (entry.pw_uid == 0 or entry.pw_gecos != COMMENT):
+        # an account this hub did not make (root, a service, a person): never take it over
+        raise PermissionError(
+            f"system account {username!r} exists and was not made by hepml-hub; "
+            "refusing to run a server as it"
+        )
+    if entry is None:
         useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        subprocess.run(
+        _run(
+            f"create the system account {username!r}",
             [
                 useradd,
                 "--no-create-home",
@@ -61,22 +87,27 @@ def ensure_account(username: str, home: Path) -> pwd.struct_passwd:
                 "/bin/bash",
                 "--user-group",
                 "--comment",
-                "hepml-hub user",
+                COMMENT,
                 username,
             ],
-            check=True,
-            capture_output=True,
-            text=True,
         )
         entry = pwd.getpwnam(username)
     if entry.pw_dir != str(home):  # the data directory moved since the account was made
         usermod = shutil.which("usermod") or "/usr/sbin/usermod"
-        subprocess.run(
-            [usermod, "--home", str(home), username], check=True, capture_output=True, text=True
-        )
+        _run(f"move the home of {username!r}", [usermod, "--home", str(home), username])
         entry = pwd.getpwnam(username)
     ensure_private_dir(home, entry.pw_uid, entry.pw_gid)
     return entry
+
+
+def _run(what: str, cmd: list[str]) -> None:
+    """Run an account command; on failure say what failed and why (its stderr), without
+    the command line (a spawn error is shown to the user)."""
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr or done.stdout).strip().splitlines()
+        why = reason[-1] if reason else f"exit status {done.returncode}"
+        raise RuntimeError(f"could not {what}: {why}")
 
 
 def ensure_private_dir(path: Path, uid: int, gid: int) -> None:

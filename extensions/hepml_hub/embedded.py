@@ -39,8 +39,10 @@ def configure(c, hub: HepmlHub) -> None:
     """Configure JupyterHub for one machine.
 
     Values derived from ``hub`` are always set; other defaults (``HepmlSpawner.backends``,
-    ``tutorials_dir``, ``Spawner.default_url``, ...) only where the site configuration set
-    nothing, and services and roles are added to the site's own.
+    ``tutorials_dir``, ``forkserver_socket``, ``Spawner.default_url``, ...) only where the
+    site configuration set nothing; services, roles, groups and admins are added to the
+    site's own. A ``HepmlSpawner.data_dir`` other than the hub's is an error (the homes live
+    in the hub's data directory).
     """
     data = Path(hub.data_dir).resolve()
     for folder in (data, data / "homes"):
@@ -57,7 +59,10 @@ def configure(c, hub: HepmlHub) -> None:
     c.JupyterHub.pid_file = str(run / "jupyterhub.pid")
     c.JupyterHub.cleanup_servers = False  # a hub restart leaves users' servers running
     _setdefault(c.JupyterHub, "template_paths", [str(TEMPLATES / "pages")])
-    c.JupyterHub.load_groups = {name: {"users": []} for name in hub.groups}
+    c.JupyterHub.load_groups = {
+        **{name: {"users": []} for name in hub.groups},
+        **(c.JupyterHub.load_groups if "load_groups" in c.JupyterHub else {}),
+    }
 
     c.ConfigurableHTTPProxy.command = [
         str(PROJECT_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
@@ -69,27 +74,38 @@ def configure(c, hub: HepmlHub) -> None:
     )
 
     c.JupyterHub.authenticator_class = "hepml_hub.auth.HepmlAuthenticator"
-    c.Authenticator.admin_users = set(hub.admin_users)
+    c.Authenticator.admin_users = set(hub.admin_users) | set(
+        c.Authenticator.admin_users if "admin_users" in c.Authenticator else ()
+    )
     c.Authenticator.allow_all = True  # access is granted by admin approval of sign-ups
     c.HepmlAuthenticator.first_admin = sorted(hub.admin_users)[0] if hub.admin_users else ""
     c.HepmlAuthenticator.admin_password_file = str(data / "admin-password")
 
-    socket = run / "forkserver.sock"
     c.JupyterHub.spawner_class = "hepml_hub.spawner.HepmlSpawner"
+    if "data_dir" in c.HepmlSpawner and Path(c.HepmlSpawner.data_dir).resolve() != data:
+        raise ValueError(
+            f"HepmlSpawner.data_dir {c.HepmlSpawner.data_dir!r} differs from the hub's data "
+            f"directory {str(data)!r}: on the embedded hub set HepmlHub.data_dir (or "
+            "HEPML_DATA_DIR), which holds the homes too"
+        )
     c.HepmlSpawner.data_dir = str(data)
-    c.HepmlSpawner.forkserver_socket = str(socket)
+    _setdefault(c.HepmlSpawner, "forkserver_socket", str(run / "forkserver.sock"))
+    socket = c.HepmlSpawner.forkserver_socket  # "" turns the fork server off
     _setdefault(c.HepmlSpawner, "tutorials_dir", str(PROJECT_ROOT / "tutorials"))
     _setdefault(c.HepmlSpawner, "backends", list(EMBEDDED_BACKENDS))
     _setdefault(c.Spawner, "default_url", "/lab")
     _setdefault(c.Spawner, "http_timeout", 60)
     _setdefault(c.Spawner, "start_timeout", 120)
 
-    c.JupyterHub.services = [
-        *(c.JupyterHub.services if "services" in c.JupyterHub else []),
+    forkserver = [
         {
             "name": "hepml-forkserver",
             "command": [sys.executable, "-m", "hepml_hub.forkserver", "--socket", str(socket)],
-        },
+        }
+    ]
+    c.JupyterHub.services = [
+        *(c.JupyterHub.services if "services" in c.JupyterHub else []),
+        *(forkserver if socket else []),
         {
             "name": "idle-culler",
             "command": [

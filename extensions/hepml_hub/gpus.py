@@ -77,8 +77,11 @@ class GpuInventory:
 
 
 class GpuAllocator:
-    """Hands whole GPUs of one machine to sessions, so no two share a device.
+    """Hands whole GPUs of one machine to sessions, so no two are given the same device.
 
+    The hand-out is bookkeeping plus ``CUDA_VISIBLE_DEVICES`` in the session: it keeps
+    sessions that follow it apart, but the device files stay readable to every account, so
+    it does not stop a user who unsets the variable (Kubernetes' device plugin does).
     Owners are opaque strings (the spawner uses the user's name). The allocation lives in
     the hub's memory and is rebuilt after a hub restart from the spawners' saved state
     through :meth:`restore`.

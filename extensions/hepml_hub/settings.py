@@ -31,6 +31,31 @@ def _env(name: str, fallback: str) -> str:
     return os.environ.get(name) or fallback
 
 
+def _env_int(name: str, fallback: int) -> int:
+    """A whole number of seconds from environment variable ``name``, else ``fallback``."""
+    value = os.environ.get(name)
+    if not value:
+        return fallback
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"environment variable {name}={value!r} must be a whole number of seconds"
+        ) from None
+
+
+#: Settings whose defaults come from the environment: validated like configured values
+#: (traitlets does not validate dynamic defaults).
+_FROM_ENVIRONMENT = (
+    "deployment",
+    "cull_timeout",
+    "cull_every",
+    "gpu_cull_timeout",
+    "gpu_cull_warning",
+    "gpu_cull_every",
+)
+
+
 class HepmlHub(Configurable):
     """Settings of one hepml-hub deployment."""
 
@@ -41,7 +66,7 @@ class HepmlHub(Configurable):
         """,
     ).tag(config=True)
     data_dir = Unicode(
-        help="""Directory for the hub's state: database, cookie secret, homes, logs (0711).
+        help="""Directory for the hub's state: database, cookie secret, homes (0711).
 
         Environment: ``HEPML_DATA_DIR``. Example: ``c.HepmlHub.data_dir = "/srv/hepml"``
         """,
@@ -67,7 +92,8 @@ class HepmlHub(Configurable):
     admin_users = Set(
         Unicode(),
         {"admin"},
-        help="""Hub admins. The first one is created on first start with a random password.
+        help="""Hub admins, added to ``Authenticator.admin_users``. The alphabetically first
+        one is created on first start with a random password.
 
         Example: ``c.HepmlHub.admin_users = {"admin", "alice"}``
         """,
@@ -75,7 +101,8 @@ class HepmlHub(Configurable):
     groups = List(
         Unicode(),
         ["gpu"],
-        help="""Groups created on start (membership is managed in the admin page).
+        help="""Groups created on start, beside the site's ``JupyterHub.load_groups``
+        (membership is managed in the admin page).
 
         Members of ``gpu`` may ask for GPUs. Example: ``c.HepmlHub.groups = ["gpu", "cms"]``
         """,
@@ -126,7 +153,10 @@ class HepmlHub(Configurable):
     @validate("deployment")
     def _check_deployment(self, proposal):
         if proposal.value not in DEPLOYMENTS:
-            raise ValueError(f"HepmlHub.deployment {proposal.value!r} is not one of {DEPLOYMENTS}")
+            raise ValueError(
+                f"HepmlHub.deployment {proposal.value!r} is not one of {DEPLOYMENTS} "
+                "(environment: HEPML_DEPLOYMENT)"
+            )
         return proposal.value
 
     @default("data_dir")
@@ -147,38 +177,45 @@ class HepmlHub(Configurable):
 
     @default("cull_timeout")
     def _cull_timeout_default(self) -> int:
-        return int(_env("HEPML_CULL_TIMEOUT", "3600"))
+        return _env_int("HEPML_CULL_TIMEOUT", 3600)
 
-    @validate("cull_timeout")
+    @validate("cull_timeout", "cull_every")
     def _check_cull_timeout(self, proposal):
+        name = proposal.trait.name
         if proposal.value < 1:
-            raise ValueError(f"HepmlHub.cull_timeout must be positive, got {proposal.value}")
+            raise ValueError(
+                f"HepmlHub.{name} must be positive, got {proposal.value} (environment: "
+                f"HEPML_{name.upper()})"
+            )
         return proposal.value
 
     @default("cull_every")
     def _cull_every_default(self) -> int:
         fallback = max(10, min(300, self.cull_timeout // 10))
-        return int(_env("HEPML_CULL_EVERY", str(fallback)))
+        return _env_int("HEPML_CULL_EVERY", fallback)
 
     @default("gpu_cull_timeout")
     def _gpu_cull_timeout_default(self) -> int:
-        return int(_env("HEPML_GPU_CULL_TIMEOUT", "1800"))
+        return _env_int("HEPML_GPU_CULL_TIMEOUT", 1800)
 
     @default("gpu_cull_warning")
     def _gpu_cull_warning_default(self) -> int:
         fallback = min(600, self.gpu_cull_timeout // 3)
-        return int(_env("HEPML_GPU_CULL_WARNING", str(fallback)))
+        return _env_int("HEPML_GPU_CULL_WARNING", fallback)
 
     @default("gpu_cull_every")
     def _gpu_cull_every_default(self) -> int:
         fallback = max(5, min(60, self.gpu_cull_warning // 10))
-        return int(_env("HEPML_GPU_CULL_EVERY", str(fallback)))
+        return _env_int("HEPML_GPU_CULL_EVERY", fallback)
 
     @validate("gpu_cull_timeout", "gpu_cull_warning", "gpu_cull_every")
     def _check_gpu_cull(self, proposal):
         name = proposal.trait.name
         if proposal.value < (1 if name == "gpu_cull_every" else 0):
-            raise ValueError(f"HepmlHub.{name} must not be negative, got {proposal.value}")
+            raise ValueError(
+                f"HepmlHub.{name} must be {'positive' if name == 'gpu_cull_every' else '>= 0'}"
+                f", got {proposal.value} (environment: HEPML_{name.upper()})"
+            )
         return proposal.value
 
     @validate("gpu_busy_percent")
@@ -187,9 +224,17 @@ class HepmlHub(Configurable):
             raise ValueError(f"HepmlHub.gpu_busy_percent must be in (0, 100], got {proposal.value}")
         return proposal.value
 
+    def check(self) -> None:
+        """Validate the settings that come from environment variables, as configured ones
+        are: traitlets does not validate dynamic defaults, so ``HEPML_CULL_TIMEOUT=0`` or a
+        misspelt ``HEPML_DEPLOYMENT`` would otherwise be taken as they are."""
+        for name in _FROM_ENVIRONMENT:
+            setattr(self, name, getattr(self, name))
+
     def apply(self, c) -> None:
-        """Map these settings onto JupyterHub's traits in config ``c``."""
+        """Map these settings onto JupyterHub's traits in config ``c`` (checked first)."""
         from hepml_hub import embedded
 
+        self.check()
         if self.deployment == "embedded":
             embedded.configure(c, self)

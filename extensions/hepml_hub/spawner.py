@@ -65,7 +65,8 @@ class HepmlSpawner(LocalProcessSpawner):
         config=True,
         help="""Directory under which user homes live (``<data_dir>/homes/<user>``).
 
-        Example: ``c.HepmlSpawner.data_dir = "/srv/hepml"``
+        The embedded hub sets it to ``HepmlHub.data_dir`` (set that one there). Example:
+        ``c.HepmlSpawner.data_dir = "/srv/hepml"``
         """,
     )
     stacks = List(
@@ -166,6 +167,21 @@ class HepmlSpawner(LocalProcessSpawner):
     def _check_isolate(self, proposal):
         if proposal.value and not accounts.running_as_root():
             raise ValueError("isolate_users needs the hub to run as root")
+        if not proposal.value and accounts.running_as_root():
+            raise ValueError(
+                "isolate_users=False on a hub running as root would run every user's server "
+                "as root; run a personal hub as an ordinary user instead"
+            )
+        return proposal.value
+
+    @validate("system_user_prefix")
+    def _check_prefix(self, proposal):
+        # without a prefix, hub user "root" or "daemon" would be mapped to that account
+        if not accounts.valid_prefix(proposal.value):
+            raise ValueError(
+                f"system_user_prefix must start with a lower-case letter and hold only "
+                f"a-z, 0-9, _ and - (at most 8 characters), got {proposal.value!r}"
+            )
         return proposal.value
 
     @default("stacks")
@@ -437,6 +453,8 @@ class HepmlSpawner(LocalProcessSpawner):
                 )
             except (OSError, RuntimeError, ValueError) as exc:
                 self.log.warning("Fork server unavailable (%s); starting a fresh interpreter", exc)
+        if accounts.running_as_root() and not uid:
+            raise RuntimeError(f"refusing to start {self._log_name}'s server as root")
         cmd = [python, "-m", "hepml_hub.launch", *argv]
         self.proc = Popen(
             cmd,
