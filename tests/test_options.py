@@ -129,8 +129,87 @@ def test_environment_carries_choices():
             "Bad Name",
         ),
         ({"stacks": STACKS, "backends": ["local"], "limits": {"*": {"cpus": 2}}}, "cpus"),
+        # these passed, then failed every user's form with IndexError or ValueError
+        (
+            {"stacks": STACKS, "backends": ["local"], "limits": {"*": {"stacks": "cpu"}}},
+            r"limits\['\*'\]\['stacks'\] must be a list of names, got 'cpu'",
+        ),
+        (
+            {"stacks": STACKS, "backends": ["local"], "limits": {"*": {"stacks": ["cpux"]}}},
+            r"limits\['\*'\]\['stacks'\]: 'cpux' is not one of cpu, gpu",
+        ),
+        (
+            {"stacks": STACKS, "backends": ["local"], "limits": {"*": {"cores": "four"}}},
+            r"limits\['\*'\]\['cores'\] must be a whole number >= 1, got 'four'",
+        ),
+        (
+            {"stacks": STACKS, "backends": ["local"], "limits": {"*": {"cores": -2}}},
+            "must be a whole number >= 1, got -2",
+        ),
+        (
+            {
+                "stacks": [{"name": "gpu", "display_name": "GPU", "gpu": "false"}],
+                "backends": ["local"],
+                "limits": {"*": {}},
+            },
+            "stacks: 'gpu' gpu must be true or false, got 'false'",
+        ),
+        ({"stacks": STACKS * 2, "backends": ["local"], "limits": {"*": {}}}, "used twice"),
+        (
+            {
+                "stacks": STACKS,
+                "backends": ["local"],
+                "limits": {"*": {}},
+                "defaults": {"cores": "two"},
+            },
+            r"form_defaults\['cores'\] must be a whole number >= 1, got 'two'",
+        ),
+        (
+            {
+                "stacks": STACKS,
+                "backends": ["local"],
+                "limits": {"*": {}},
+                "defaults": {"backend": "kubernetes"},
+            },
+            r"form_defaults\['backend'\]: 'kubernetes' is not one of local",
+        ),
+        (
+            {"stacks": STACKS, "backends": ["local"], "limits": {"*": {}}, "defaults": {"cpus": 2}},
+            r"form_defaults: unknown keys \['cpus'\]",
+        ),
     ],
 )
 def test_bad_spec_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FormSpec.from_config(**kwargs)
+
+
+def test_form_defaults_are_clipped_to_what_the_user_may_use():
+    # a default GPU stack: members outside "gpu" got no stack selected, members of it a
+    # GPU stack with 0 GPUs; either way the untouched form was refused
+    spec = FormSpec.from_config(
+        stacks=STACKS, backends=["local", "slurm"], limits=LIMITS, defaults={"stack": "gpu"}
+    )
+    everyone = spec.default_options(spec.limits_for([]))
+    assert everyone["stack"] == "cpu" and everyone["gpus"] == 0
+    assert validate_options(everyone, spec, groups=[], gpus_free=1, gpus_total=1).stack == "cpu"
+    members = spec.default_options(spec.limits_for(["gpu"]))
+    assert members["stack"] == "gpu" and members["gpus"] == 1
+    assert validate_options(members, spec, groups=["gpu"], gpus_free=1, gpus_total=1).gpus == 1
+
+
+def test_a_launch_url_for_the_gpu_stack_prefills_one_gpu():
+    """``/hub/spawn?stack=gpu&cores=2`` showed 0 GPUs, and Start was then refused."""
+    from types import SimpleNamespace
+
+    from hepml_hub.spawner import HepmlSpawner
+
+    spawner = HepmlSpawner(stacks=STACKS, limits=LIMITS, backends=["local"])
+    spec = spawner.spec
+    for query, gpus in (
+        ({"stack": [b"gpu"], "cores": [b"2"]}, "1"),
+        ({"stack": [b"gpu"], "gpus": [b"2"]}, "2"),
+    ):
+        spawner.handler = SimpleNamespace(request=SimpleNamespace(query_arguments=query))
+        values = spawner._prefill(spec, spec.limits_for(["gpu"]))
+        assert values["stack"] == "gpu" and values["gpus"] == gpus

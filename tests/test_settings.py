@@ -85,3 +85,11 @@ def test_settings_from_the_environment_are_checked_too(
     with pytest.raises(ValueError, match=message):
         HepmlHub(config=c, data_dir=str(tmp_path / "data")).apply(c)
     assert not (tmp_path / "data").exists()  # refused before anything is written
+
+
+def test_embedded_checks_the_spawner_settings_at_start(tmp_path):
+    # a typo here used to surface as an IndexError in every user's spawn form
+    c = Config()
+    c.HepmlSpawner.limits = {"*": {"cores": 2, "memory": 4, "stacks": "cpu"}}
+    with pytest.raises(ValueError, match=r"limits\['\*'\]\['stacks'\] must be a list of names"):
+        HepmlHub(config=c, data_dir=str(tmp_path / "data")).apply(c)

@@ -127,6 +127,10 @@ def configure(c, hub: HepmlHub) -> None:
     ]
     if hub.gpu_cull_timeout > 0:
         _gpu_culler(c, hub)
+    # the site's stacks, limits and form defaults, checked now rather than in every form
+    from hepml_hub.spawner import HepmlSpawner
+
+    HepmlSpawner(config=c).spec  # noqa: B018 - building it checks it
 
 
 def _gpu_culler(c, hub: HepmlHub) -> None:

@@ -122,31 +122,73 @@ class FormSpec:
         limits: Mapping[str, Mapping[str, object]],
         defaults: Mapping[str, object] | None = None,
     ) -> FormSpec:
-        """Build and check a spec from plain config values (lists and dicts)."""
+        """Build and check a spec from plain config values (lists and dicts).
+
+        Every mistake is a ``ValueError`` naming the setting (``stacks``, ``backends``,
+        ``limits[group]``, ``form_defaults``) and the value, so that a site's typo stops the
+        hub at start instead of failing every user's form.
+        """
         built = []
         for entry in stacks:
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"stacks: each stack must be a dict, got {entry!r}")
             unknown = set(entry) - set(Stack.__dataclass_fields__)
             if unknown:
-                raise ValueError(f"stack {entry!r}: unknown keys {sorted(unknown)}")
-            stack = Stack(**entry)  # type: ignore[arg-type]
-            if not _NAME.match(stack.name):
-                raise ValueError(f"stack name {stack.name!r} must match {_NAME.pattern}")
+                raise ValueError(f"stacks: stack {entry!r}: unknown keys {sorted(unknown)}")
+            try:
+                stack = Stack(**entry)  # type: ignore[arg-type]
+            except TypeError as exc:
+                raise ValueError(f"stacks: stack {entry!r}: {exc}") from None
+            if not isinstance(stack.name, str) or not _NAME.match(stack.name):
+                raise ValueError(f"stacks: name {stack.name!r} must match {_NAME.pattern}")
+            if not isinstance(stack.gpu, bool):
+                raise ValueError(
+                    f"stacks: {stack.name!r} gpu must be true or false, got {stack.gpu!r}"
+                )
+            if any(s.name == stack.name for s in built):
+                raise ValueError(f"stacks: the name {stack.name!r} is used twice")
             built.append(stack)
         if not built:
-            raise ValueError("at least one stack is needed")
-        backends = tuple(backends)
+            raise ValueError("stacks: at least one stack is needed")
+        backends = _names("backends", backends)
         for backend in backends:
             if backend not in KNOWN_BACKENDS:
-                raise ValueError(f"backend {backend!r} is not one of {KNOWN_BACKENDS}")
+                raise ValueError(f"backends: {backend!r} is not one of {KNOWN_BACKENDS}")
         if not backends:
-            raise ValueError("at least one backend is needed")
-        if "*" not in limits:
+            raise ValueError("backends: at least one backend is needed")
+        if not isinstance(limits, Mapping) or "*" not in limits:
             raise ValueError("limits need a '*' entry that applies to everybody")
+        names = [s.name for s in built]
         for group, entry in limits.items():
+            where = f"limits[{group!r}]"
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"{where} must be a dict, got {entry!r}")
             unknown = set(entry) - {"cores", "memory", "gpus", "stacks", "backends"}
             if unknown:
-                raise ValueError(f"limits[{group!r}]: unknown keys {sorted(unknown)}")
-        return cls(tuple(built), backends, dict(limits), dict(defaults or {}))
+                raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+            for key, low in (("cores", 1), ("memory", 1), ("gpus", 0)):
+                if key in entry:
+                    _config_count(f"{where}[{key!r}]", entry[key], low)
+            for key, known in (("stacks", names), ("backends", backends)):
+                if key in entry:
+                    for name in _names(f"{where}[{key!r}]", entry[key]):
+                        if name not in known:
+                            raise ValueError(
+                                f"{where}[{key!r}]: {name!r} is not one of {', '.join(known)}"
+                            )
+        defaults = dict(defaults or {})
+        unknown = set(defaults) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"form_defaults: unknown keys {sorted(unknown)}; use {FIELDS}")
+        for key, low in (("cores", 1), ("memory", 1), ("gpus", 0)):
+            if key in defaults:
+                _config_count(f"form_defaults[{key!r}]", defaults[key], low)
+        for key, known in (("stack", names), ("backend", backends)):
+            if key in defaults and defaults[key] not in known:
+                raise ValueError(
+                    f"form_defaults[{key!r}]: {defaults[key]!r} is not one of {', '.join(known)}"
+                )
+        return cls(tuple(built), backends, dict(limits), defaults)
 
     def stack(self, name: str) -> Stack:
         """The stack called ``name`` (``KeyError`` if none)."""
@@ -180,16 +222,41 @@ class FormSpec:
         return [b for b in self.backends if limits.backends is None or b in limits.backends]
 
     def default_options(self, limits: Limits) -> dict[str, object]:
-        """Pre-selected form values, clipped to ``limits``."""
+        """Pre-selected form values, clipped to ``limits`` (a default stack or backend the
+        user may not use gives way to the first one they may; a GPU stack gets one GPU)."""
         stacks = self.allowed_stacks(limits)
         cpu_stacks = [s for s in stacks if not s.gpu] or stacks
+        stack = self.defaults.get("stack", cpu_stacks[0].name)
+        if stack not in [s.name for s in stacks]:
+            stack = cpu_stacks[0].name
+        backends = self.allowed_backends(limits)
+        backend = self.defaults.get("backend", backends[0])
+        gpus = min(int(self.defaults.get("gpus", 0)), limits.gpus)  # type: ignore[arg-type]
+        if self.stack(str(stack)).gpu:
+            gpus = max(gpus, min(1, limits.gpus))
         return {
-            "stack": self.defaults.get("stack", cpu_stacks[0].name),
+            "stack": stack,
             "cores": min(int(self.defaults.get("cores", 1)), limits.cores),  # type: ignore[arg-type]
             "memory": min(int(self.defaults.get("memory", 2)), limits.memory),  # type: ignore[arg-type]
-            "gpus": 0,
-            "backend": self.defaults.get("backend", self.allowed_backends(limits)[0]),
+            "gpus": gpus,
+            "backend": backend if backend in backends else backends[0],
         }
+
+
+def _names(where: str, value: object) -> tuple[str, ...]:
+    """A list of names from config; a bare string (YAML ``stacks: cpu``) is refused."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"{where} must be a list of names, got {value!r}")
+    names = tuple(value)
+    bad = [v for v in names if not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"{where} must be a list of names, got {bad[0]!r} in it")
+    return names
+
+
+def _config_count(where: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{where} must be a whole number >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -266,11 +266,20 @@ class HepmlSpawner(LocalProcessSpawner):
         previous = getattr(self.orm_spawner, "user_options", None) or {}
         values.update({k: v for k, v in previous.items() if k in values})
         handler = getattr(self, "handler", None)
+        given = set()
         if handler is not None:
             for key, raw in handler.request.query_arguments.items():
                 key = key.removeprefix("opt-")
                 if key in values and raw:
                     values[key] = raw[0].decode("utf8", "replace")
+                    given.add(key)
+        # a launch URL that picks a GPU stack but no count: one GPU, as validation assumes
+        if "gpus" not in given and str(values.get("gpus")) == "0" and limits.gpus >= 1:
+            try:
+                if spec.stack(str(values["stack"])).gpu:
+                    values["gpus"] = 1
+            except KeyError:
+                pass  # an unknown stack: the form shows none selected
         return {k: str(v) for k, v in values.items()}
 
     async def render_options_form(self, spawner=None) -> str:
