@@ -213,3 +213,19 @@ def test_a_launch_url_for_the_gpu_stack_prefills_one_gpu():
         spawner.handler = SimpleNamespace(request=SimpleNamespace(query_arguments=query))
         values = spawner._prefill(spec, spec.limits_for(["gpu"]))
         assert values["stack"] == "gpu" and values["gpus"] == gpus
+
+
+def test_a_gpu_only_site_offers_no_cpu_fallback():
+    """The offer linked to ``?stack=None&...&autostart=1``, which failed again."""
+    from types import SimpleNamespace
+
+    from hepml_hub.spawner import HepmlSpawner
+
+    spawner = HepmlSpawner(
+        stacks=[STACKS[1]], limits={"*": {"cores": 2, "memory": 4, "gpus": 1}}, backends=["local"]
+    )
+    spawner.user = SimpleNamespace(name="alice", escaped_name="alice", groups=[])
+    refused = OptionsError("gpus", "no GPU is free now", cpu_fallback=True, may_wait=True)
+    out = spawner._refuse(refused, {"stack": ["gpu"], "gpus": ["1"]})
+    assert out.jupyterhub_message == "gpus: no GPU is free now"
+    assert "hepml-cpu-fallback" not in (getattr(out, "jupyterhub_html_message", None) or "")

@@ -305,10 +305,14 @@ class HepmlSpawner(LocalProcessSpawner):
             values=self._prefill(spec, limits),
         )
 
-    def _cpu_fallback_url(self, raw) -> str:
+    def _cpu_fallback_url(self, raw) -> str | None:
+        """The launch URL that starts the same request on a CPU stack (None: there is none
+        this user may use)."""
         spec = self.spec
         limits = spec.limits_for(self.user_groups())
         cpu = next((s.name for s in spec.allowed_stacks(limits) if not s.gpu), None)
+        if cpu is None:
+            return None
         values = {
             k: v[0] if isinstance(v, list) and v else v
             for k, v in (raw or {}).items()
@@ -319,11 +323,13 @@ class HepmlSpawner(LocalProcessSpawner):
 
     def _refuse(self, exc: OptionsError, raw) -> OptionsError:
         """Add the offer to start on CPU instead to a refused GPU request."""
-        if exc.cpu_fallback:
+        fallback = self._cpu_fallback_url(raw) if exc.cpu_fallback else None
+        if fallback is not None:
+            form = url_path_join(self.hub.base_url, "spawn", self.user.escaped_name)
             wait = (
                 (
                     f' or wait and <a id="hepml-check-again" '
-                    f'href="{escape(url_path_join(self.hub.base_url, "spawn"))}">check again</a> '
+                    f'href="{escape(form)}">check again</a> '
                     "(the form shows how many GPUs are free)"
                 )
                 if exc.may_wait
@@ -332,7 +338,7 @@ class HepmlSpawner(LocalProcessSpawner):
             exc.jupyterhub_html_message = (
                 f"<strong>{escape(exc.jupyterhub_message)}</strong><br>"
                 f'<a class="btn btn-sm btn-jupyter mt-2" id="hepml-cpu-fallback" '
-                f'href="{escape(self._cpu_fallback_url(raw))}">Start on CPU instead</a>{wait}.'
+                f'href="{escape(fallback)}">Start on CPU instead</a>{wait}.'
             )
             exc.jupyterhub_message = None
         return exc
