@@ -166,9 +166,7 @@ class FormSpec:
             unknown = set(entry) - {"cores", "memory", "gpus", "stacks", "backends"}
             if unknown:
                 raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-            for key, low in (("cores", 1), ("memory", 1), ("gpus", 0)):
-                if key in entry:
-                    _config_count(f"{where}[{key!r}]", entry[key], low)
+            _config_counts(where, entry)
             for key, known in (("stacks", names), ("backends", backends)):
                 if key in entry:
                     for name in _names(f"{where}[{key!r}]", entry[key]):
@@ -180,9 +178,7 @@ class FormSpec:
         unknown = set(defaults) - set(FIELDS)
         if unknown:
             raise ValueError(f"form_defaults: unknown keys {sorted(unknown)}; use {FIELDS}")
-        for key, low in (("cores", 1), ("memory", 1), ("gpus", 0)):
-            if key in defaults:
-                _config_count(f"form_defaults[{key!r}]", defaults[key], low)
+        _config_counts("form_defaults", defaults)
         for key, known in (("stack", names), ("backend", backends)):
             if key in defaults and defaults[key] not in known:
                 raise ValueError(
@@ -254,9 +250,12 @@ def _names(where: str, value: object) -> tuple[str, ...]:
     return names
 
 
-def _config_count(where: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{where} must be a whole number >= {low}, got {value!r}")
+def _config_counts(where: str, entry: Mapping[str, object]) -> None:
+    """``cores`` and ``memory`` (at least 1) and ``gpus`` (at least 0) of a config entry."""
+    for key, low in (("cores", 1), ("memory", 1), ("gpus", 0)):
+        value = entry.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{where}[{key!r}] must be a whole number >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
