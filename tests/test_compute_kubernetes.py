@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import kubernetes_validate
 import pytest
 
@@ -94,3 +96,18 @@ def test_gateway_options_offline():
     assert dict(declared_options(options)) == options  # accepted by the server's declaration
     with pytest.raises(ValueError, match="worker_cores"):
         declared_options({**options, "worker_cores": 1000})
+
+
+def test_each_session_gets_a_cluster_of_its_own():
+    """Every session used the name hepml-dask: the operator connected a second session to
+    the first one's cluster, and closing either deleted it for both."""
+    env = {"HEPML_CORES": "1", "HEPML_MEMORY": "2G", "JUPYTER_IMAGE": IMAGE}
+    names = set()
+    for user in ("alice", "bob", "alice"):
+        settings = resolve_settings("kubernetes", environ={**env, "JUPYTERHUB_USER": user})
+        spec = kubernetes_cluster_spec(settings, environ={**env, "JUPYTERHUB_USER": user})
+        name = spec["metadata"]["name"]
+        assert name.startswith(f"hepml-dask-{user}-")
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 48
+        names.add(name)
+    assert len(names) == 3

@@ -27,6 +27,7 @@ from analysis_lib.scan import (
     Float,
     Int,
     NoMatchingWorkerWarning,
+    SchedulerLostError,
     StoreMismatchError,
     TqdmProgress,
     TrialPruned,
@@ -397,12 +398,62 @@ def test_estimator_scan_cv(tmp_path, client):
         ({"space": {"x": "abc"}}, TypeError, "parameter 'x' must be Int"),
         ({"space": {"x": (0.0, 1.0)}}, TypeError, r"write Float\(0\.0, 1\.0\) or Int"),
         ({"resources": {"GPU": -1}}, ValueError, "resources must map"),
+        # these once claimed the store first, so the corrected call met a mismatch
+        ({"seed": "1"}, ValueError, "seed must be a whole number >= 0 or None, got '1'"),
+        ({"seed": -1}, ValueError, "seed must be a whole number >= 0 or None, got -1"),
+        # a negative lag spun forever; a string failed in arithmetic
+        ({"history_lag": -3}, ValueError, "history_lag must be a whole number >= 0"),
+        ({"history_lag": "4"}, ValueError, "history_lag must be a whole number >= 0"),
     ],
 )
 def test_bad_input(tmp_path, client, kwargs, error, match):
     with pytest.raises(error, match=match):
         run(tmp_path, client, **kwargs)
     assert not (tmp_path / "store").exists()  # nothing written before validation
+
+
+def test_an_unseeded_scan_resumes_too(tmp_path, client):
+    """Without a seed the sampler's seed is drawn once and kept: the same call again runs
+    nothing (it used to run n_trials new trials, numbered 0, 0, 1, 1, ...)."""
+    first, log = run(tmp_path, client, sampler="tpe", n_trials=4, seed=None)
+    again, _ = run(tmp_path, client, sampler="tpe", n_trials=4, seed=None)
+    assert first.executed == 4 and again.executed == 0 and len(executions(log)) == 4
+    more, _ = run(tmp_path, client, sampler="tpe", n_trials=5, seed=None)
+    assert more.executed == 1
+    assert more.to_dataframe()["number"].tolist() == list(range(5))
+    assert run(tmp_path, client, store="np", sampler="random", n_trials=1, seed=np.int64(3))[0]
+
+
+def test_an_edited_objective_is_another_scan(tmp_path, client):
+    """Functions of one name with other bodies or closures reused each other's results."""
+
+    def make(shift):
+        return lambda params: (params["x"] - shift) ** 2
+
+    space = {"x": Float(-1.0, 1.0)}
+    common = {"n_trials": 2, "seed": 1, "client": client, "progress": False}
+    scan(make(0.0), space, store=tmp_path / "s", **common)
+    with pytest.raises(StoreMismatchError, match="objective_code"):
+        scan(make(0.5), space, store=tmp_path / "s", **common)
+    with pytest.raises(StoreMismatchError, match="objective_code"):
+        scan(lambda params: -params["x"], space, store=tmp_path / "s", **common)
+    assert scan(make(0.0), space, store=tmp_path / "s", **common).executed == 0
+
+
+def test_settings_are_recorded_without_memory_addresses(tmp_path, client):
+    """A partial objective or an Optuna pruner object made the store unusable in a new
+    session: their repr held a memory address."""
+    import functools
+
+    import optuna
+
+    run(tmp_path, client, sampler="random", n_trials=2, pruner=optuna.pruners.MedianPruner())
+    meta = json.loads((tmp_path / "store" / "scan.json").read_text())
+    assert "0x" not in meta["pruner"] and "MedianPruner" in meta["pruner"]
+    from analysis_lib.scan.objective import FunctionObjective
+
+    described = FunctionObjective(functools.partial(counted, trial=None)).describe()
+    assert "0x" not in described and "counted" in described
 
 
 def test_bad_parameters():
@@ -734,3 +785,31 @@ def test_shipped_data_serve_several_scans(tmp_path, client):
         grid("late", data=shipped, client=client)
     with pytest.raises(ValueError, match="data is None"):
         ship(None, client=client)
+
+
+def test_a_lost_scheduler_ends_the_scan_and_keeps_the_finished_trials(tmp_path):
+    """The scan waited forever once its client had given up reconnecting."""
+
+    def slow(params):
+        time.sleep(0.3)
+        return params["x"]
+
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    )
+    client = Client(cluster, timeout=2)
+    stop = threading.Timer(1.5, cluster.close)
+    stop.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            SchedulerLostError, match=r"lost the Dask scheduler .* kept in the store"
+        ):
+            scan(slow, {"x": Float(0, 1)}, n_trials=100, seed=1, store=tmp_path / "s",
+                 client=client, progress=False)  # fmt: skip
+    finally:
+        stop.cancel()
+        client.close()
+        cluster.close()
+    assert time.monotonic() - started < 60
+    assert load_scan(tmp_path / "s").counts()["done"] >= 1

@@ -24,6 +24,8 @@ Examples
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +33,12 @@ from analysis_lib.compute.config import ClusterSettings
 from analysis_lib.compute.errors import ComputeConfigError
 from analysis_lib.compute.server_config import environment_variables
 
-__all__ = ["kubernetes_cluster_spec", "kubernetes_quantity", "make_kubernetes_cluster"]
+__all__ = [
+    "kubernetes_cluster_spec",
+    "kubernetes_quantity",
+    "make_kubernetes_cluster",
+    "session_cluster_name",
+]
 
 
 def kubernetes_quantity(nbytes: int) -> str:
@@ -55,16 +62,36 @@ def _image(settings: ClusterSettings, environ: Mapping[str, str]) -> str:
     return image
 
 
+def session_cluster_name(environ: Mapping[str, str] | None = None) -> str:
+    """A ``DaskCluster`` name of this session's own: ``hepml-dask-<user>-<6 hex digits>``.
+
+    One fixed name made every session of a namespace share one cluster: the operator
+    connects to an existing cluster of that name, and closing any session deleted it.
+
+    Examples
+    --------
+    >>> name = session_cluster_name({"JUPYTERHUB_USER": "Alice.Smith@cern.ch"})
+    >>> name.startswith("hepml-dask-alice-smith-cern-ch-"), len(name) <= 48
+    (True, True)
+    """
+    env = os.environ if environ is None else environ
+    user = re.sub(r"[^a-z0-9]+", "-", str(env.get("JUPYTERHUB_USER", "")).lower()).strip("-")
+    user = user[:24].strip("-")
+    return "-".join(part for part in ("hepml-dask", user, secrets.token_hex(3)) if part)
+
+
 def kubernetes_cluster_spec(
     settings: ClusterSettings,
     *,
-    name: str = "hepml-dask",
+    name: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The ``DaskCluster`` manifest for ``settings`` (a plain dict, nothing contacted)."""
+    """The ``DaskCluster`` manifest for ``settings`` (a plain dict, nothing contacted);
+    ``name`` defaults to :func:`session_cluster_name`."""
     from dask_kubernetes.operator import make_cluster_spec
 
     env = os.environ if environ is None else environ
+    name = name or session_cluster_name(env)
     extra_env = settings.options.get("env") or {}
     if not isinstance(extra_env, Mapping):
         raise ComputeConfigError("env", extra_env, "expected a mapping of names to values")
@@ -99,7 +126,7 @@ def kubernetes_cluster_spec(
     return spec
 
 
-def make_kubernetes_cluster(settings: ClusterSettings, *, name: str = "hepml-dask") -> Any:
+def make_kubernetes_cluster(settings: ClusterSettings, *, name: str | None = None) -> Any:
     """A :class:`~dask_kubernetes.operator.KubeCluster` from :func:`kubernetes_cluster_spec`.
 
     Starts with no worker; :func:`analysis_lib.compute.make_cluster` registers the parity

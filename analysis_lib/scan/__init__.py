@@ -32,7 +32,7 @@ from .offload import fit_remote, fit_xgboost_dask
 from .placement import NoMatchingWorkerWarning
 from .progress import Progress, TqdmProgress, WidgetProgress
 from .result import ScanResult, load_scan
-from .runner import scan
+from .runner import SchedulerLostError, scan
 from .shipping import SharedPath, ShippedData, ship
 from .space import Categorical, Float, Int, SearchSpace
 from .store import StoreMismatchError, TrialStore
@@ -45,6 +45,7 @@ __all__ = [
     "NoMatchingWorkerWarning",
     "Progress",
     "ScanResult",
+    "SchedulerLostError",
     "SearchSpace",
     "SharedPath",
     "ShippedData",

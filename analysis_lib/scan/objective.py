@@ -25,9 +25,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import inspect
 import math
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -69,6 +72,69 @@ def describe_value(value: Any) -> Any:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
 
 
+def code_digest(fn: Any) -> str | None:
+    """A short hash of what a function computes: its byte code and constants, its default
+    arguments, the values it closes over, and the same of the functions ``functools.partial``
+    wraps or a callable object's ``__call__`` (with the object's attributes).
+
+    Two functions of the same name with other bodies or closures differ (a lambda edited in
+    a notebook, ``make(0)`` and ``make(3)`` of one factory); the functions it calls are not
+    looked into. None for something without Python code (a builtin).
+
+    Examples
+    --------
+    >>> code_digest(lambda p: p["x"] ** 2) == code_digest(lambda p: p["x"] ** 2)
+    True
+    >>> code_digest(lambda p: p["x"] ** 2) == code_digest(lambda p: -p["x"] ** 2)
+    False
+    """
+    h = hashlib.sha256()
+
+    def feed_code(code: types.CodeType) -> None:
+        h.update(code.co_code)
+        h.update(repr(code.co_names).encode())
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                feed_code(const)
+            else:
+                h.update(repr(describe_value(const)).encode())
+
+    def feed(obj: Any, depth: int) -> bool:
+        if depth > 4:
+            return False
+        if isinstance(obj, functools.partial):
+            h.update(repr(describe_value([list(obj.args), obj.keywords])).encode())
+            return feed(obj.func, depth + 1)
+        if isinstance(obj, types.MethodType):
+            h.update(
+                repr(
+                    describe_value(
+                        vars(obj.__self__) if hasattr(obj.__self__, "__dict__") else None
+                    )
+                ).encode()
+            )
+            return feed(obj.__func__, depth + 1)
+        code = getattr(obj, "__code__", None)
+        if code is None:
+            call = vars(type(obj)).get("__call__")  # a callable object's own method
+            if isinstance(call, types.FunctionType):
+                h.update(repr(describe_value(getattr(obj, "__dict__", None))).encode())
+                return feed(call, depth + 1)
+            return False
+        feed_code(code)
+        h.update(repr(describe_value([obj.__defaults__, obj.__kwdefaults__])).encode())
+        for cell in obj.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if not (callable(value) and feed(value, depth + 1)):
+                h.update(repr(describe_value(value)).encode())
+        return True
+
+    return h.hexdigest()[:16] if feed(fn, 0) else None
+
+
 class FunctionObjective:
     """Wraps ``fn(params, *, data=None, trial=None)`` returning a number.
 
@@ -102,8 +168,15 @@ class FunctionObjective:
             return self.fn(params, **kwargs), None
 
     def describe(self) -> str:
+        """The function's name (its module and qualified name), no memory addresses."""
         fn = self.fn
-        return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        if inspect.isroutine(fn):
+            return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+        return str(describe_value(fn))
+
+    def code(self) -> str | None:
+        """:func:`code_digest` of the function: another body is another scan."""
+        return code_digest(self.fn)
 
     def settings(self, searched: Iterable[str]) -> dict[str, Any]:
         """What else fixes a trial's result besides its parameters: nothing known here."""
@@ -161,6 +234,10 @@ class EstimatorObjective:
     def describe(self) -> str:
         cls = type(self.estimator)
         return f"{cls.__module__}.{cls.__qualname__}"
+
+    def code(self) -> str | None:
+        """None: an estimator is described by its class and parameters (:meth:`settings`)."""
+        return None
 
     def settings(self, searched: Iterable[str]) -> dict[str, Any]:
         """The estimator's parameters the scan does not vary, and the validation share.

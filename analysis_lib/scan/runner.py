@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 import os
 import secrets
 import threading
@@ -59,7 +60,7 @@ from optuna.trial import TrialState
 
 from .execution import TrialSpec, execute_trial
 from .losses import WorkerLosses
-from .objective import as_objective, is_estimator
+from .objective import as_objective, describe_value, is_estimator
 from .placement import resource_slots, warn_if_unplaceable
 from .progress import Progress, make_progress
 from .pruning import PruningService
@@ -110,10 +111,23 @@ def _validate(n_trials: Any, sampler: Any, direction: Any, max_retries: Any) -> 
         raise ValueError(f"max_retries must be a non-negative int, got {max_retries!r}")
 
 
+class SchedulerLostError(RuntimeError):
+    """The scan's Dask client closed (its scheduler was lost); the store keeps what finished."""
+
+
+def _whole(name: str, value: Any) -> int | None:
+    """``value`` as a non-negative int (numpy integers too), or None; else a ValueError
+    naming it (checked before the store is claimed, which a bad value would poison)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0 or None, got {value!r}")
+    return int(value)
+
+
 def _describe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return repr(value)
+    """A setting as the store records it: stable across sessions (no memory addresses)."""
+    return describe_value(value)
 
 
 def _get_client(client: Any) -> tuple[Any, Callable[[], None]]:
@@ -369,9 +383,37 @@ class _Scan:
         return out
 
     # --- main loop ------------------------------------------------------------------------------
+    def _next_batch(self) -> list[tuple[Any, Any]]:
+        """The next finished trials; a ``SchedulerLostError`` once the client has closed
+        (it gives up reconnecting to a lost scheduler), instead of waiting forever."""
+        ac = self.ac
+        condition = getattr(ac, "thread_condition", None)
+        while not ac.has_ready():
+            lost = self._lost()
+            if lost is not None:
+                raise lost
+            if condition is None:
+                time.sleep(0.05)
+            else:
+                with condition:
+                    condition.wait(timeout=0.1)
+        return ac.next_batch(block=False)
+
+    def _lost(self) -> SchedulerLostError | None:
+        """The error to raise when the client has closed (its scheduler is gone), else None."""
+        status = getattr(self.client, "status", "running")
+        if status not in ("closing", "closed", "failed"):
+            return None
+        return SchedulerLostError(
+            f"lost the Dask scheduler {self.address} (client {status}); the "
+            f"{len(self.finished)} finished trial(s) are kept in the store: run the scan "
+            "again with a working cluster to resume"
+        )
+
     def run(self) -> None:
         from distributed import as_completed
 
+        self.address = getattr(getattr(self.client, "scheduler", None), "address", None) or "?"
         self.ac = as_completed(with_results=True, raise_errors=False)
         self.progress.start(self.n_trials, self.direction)
         self.losses = WorkerLosses(self.client)
@@ -383,11 +425,15 @@ class _Scan:
                     if self.next_number >= self.n_trials or self.exhausted:
                         break
                     continue  # pragma: no cover - _fill always submits or finishes
-                self._handle(self.ac.next_batch(block=True))
+                self._handle(self._next_batch())
             self._tell_ready(limit=None)
-        except BaseException:
+        except BaseException as exc:
             for future in list(self.pending):
-                future.cancel()
+                with contextlib.suppress(Exception):  # a closed client cannot cancel
+                    future.cancel()
+            lost = None if isinstance(exc, SchedulerLostError | KeyboardInterrupt) else self._lost()
+            if lost is not None:
+                raise lost from exc
             raise
         finally:
             self.progress.update(self.counts(), list(self.finished.values()))
@@ -441,7 +487,9 @@ def scan(
     sampler : {"tpe", "random", "grid"}
         Optuna sampler proposing the trials (in this process).
     seed : int, optional
-        Seeds the sampler (and the validation split of estimator scans).
+        Seeds the sampler (and the validation split of estimator scans). Without one, the
+        sampler's seed is drawn on the first run and kept in the store, so the same call
+        again still resumes.
     client : distributed.Client, optional
         Default: the current client, else a new local cluster
         (:func:`analysis_lib.compute.local_cluster`: the session's cores, the site's Dask
@@ -515,6 +563,8 @@ def scan(
     if direction is None:
         direction = "maximize" if is_estimator(objective) else "minimize"
     _validate(n_trials, sampler, direction, max_retries)
+    seed = _whole("seed", seed)
+    history_lag = _whole("history_lag", history_lag)
     space = SearchSpace(space)
     if sampler == "grid":
         n_trials = min(n_trials, space.grid_size())
@@ -545,6 +595,7 @@ def scan(
         meta = {
             "version": 1,
             "objective": wrapped.describe(),
+            "objective_code": wrapped.code(),
             "objective_settings": wrapped.settings(space.names),
             "space": space.describe(),
             "sampler": sampler,
@@ -554,12 +605,20 @@ def scan(
             "scoring": _describe(scoring),
             "cv": _describe(cv),
         }
+        stored = trial_store.meta() or {}
+        # an unseeded scan draws its sampler's seed once and keeps it in the store, so that
+        # the same call again replays the same proposals and resumes
+        sampler_seed = seed
+        if seed is None:
+            sampler_seed = stored.get("sampler_seed") if stored.get("seed", 0) is None else None
+            if sampler_seed is None:
+                sampler_seed = secrets.randbelow(2**31)
+        meta["sampler_seed"] = sampler_seed
         if sampler == "tpe":
-            stored = trial_store.meta() or {}
             if history_lag is None:
-                history_lag = stored.get("history_lag") or max(
-                    8, 2 * sum(client.nthreads().values())
-                )
+                history_lag = stored.get("history_lag")
+            if history_lag is None:
+                history_lag = max(8, 2 * sum(client.nthreads().values()))
             meta["history_lag"] = history_lag
         else:
             history_lag = None
@@ -583,7 +642,7 @@ def scan(
             space=space,
             n_trials=n_trials,
             sampler_name=sampler,
-            seed=seed,
+            seed=sampler_seed,
             store=trial_store,
             direction=direction,
             pruner=pruner,

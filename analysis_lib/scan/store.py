@@ -39,7 +39,7 @@ __all__ = ["StoreMismatchError", "TrialStore", "atomic_write_bytes"]
 
 META = "scan.json"
 #: Fields of the scan description that older stores do not have (not compared there).
-RECORDED_LATER = ("data", "objective_settings")
+RECORDED_LATER = ("data", "objective_settings", "objective_code", "sampler_seed")
 STATES = ("done", "failed", "pruned")
 
 
