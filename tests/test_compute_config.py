@@ -149,6 +149,17 @@ def test_make_cluster_refuses_bad_config_before_building_anything():
         make_cluster("slurm", memory="4X")
     with pytest.raises(ComputeConfigError, match=r"walltime='1 day': not a Slurm time limit"):
         make_cluster("slurm", walltime="1 day")
+    # a bare number is bytes: 4 was "mem=4B" for PBS, 0 MB for HTCondor, a TypeError for Slurm
+    with pytest.raises(ComputeConfigError, match=r"memory=4: 4 bytes is too small .* write 4G"):
+        make_cluster("pbs", memory=4)
+    for value in (0.5, float("inf"), float("nan")):
+        with pytest.raises(ComputeConfigError, match=f"memory={value!r}"):
+            make_cluster("slurm", memory=value)
+    # one string for a list became one script line per character
+    with pytest.raises(ComputeConfigError, match=r"job_script_prologue='module load cuda': expec"):
+        make_cluster("slurm", job_script_prologue="module load cuda")
+    with pytest.raises(ComputeConfigError, match=r"job_extra_directives=\['x'\]: expected a mapp"):
+        make_cluster("htcondor", job_extra_directives=["x"], disk="1GiB")
 
 
 def test_unreadable_site_file_is_named(tmp_path):

@@ -40,6 +40,7 @@ import dask.config
 from dask.utils import parse_bytes
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from analysis_lib.compute.errors import ComputeConfigError
 from analysis_lib.compute.owned_tls import OwnsTLS
 from analysis_lib.compute.server_config import applied, environment_variables
 from analysis_lib.compute.tls import TemporaryTLS
@@ -74,6 +75,30 @@ pbs_format_bytes_ceil = import_keeping_ctrl_c("dask_jobqueue.pbs").pbs_format_by
 __all__ = ["BatchClusterMixin", "HTCondorCluster", "PBSCluster", "SLURMCluster"]
 
 
+#: Job options that are lists of lines or arguments (HTCondor's directives: a mapping),
+#: with an example of each.
+LINE_OPTIONS = {
+    "job_script_prologue": '["module load cuda"]',
+    "job_extra_directives": '["--constraint=avx2"]',
+    "job_directives_skip": '["--mem"]',
+    "worker_extra_args": '["--lifetime", "55m"]',
+}
+
+
+def _check_option(key: str, value: Any, *, mapping: bool) -> None:
+    """A list option given as one string became one script line per character."""
+    if value is None:
+        return
+    if mapping:
+        if not isinstance(value, Mapping):
+            raise ComputeConfigError(
+                key, value, 'expected a mapping of submit-file keys, e.g. {"+MaxRuntime": "3600"}'
+            )
+        return
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise ComputeConfigError(key, value, f"expected a list, e.g. {LINE_OPTIONS[key]}")
+
+
 class BatchClusterMixin(OwnsTLS):
     """GPU requests, worker resources, TLS and parity for a dask-jobqueue cluster.
 
@@ -97,6 +122,12 @@ class BatchClusterMixin(OwnsTLS):
         def config(key: str, default: Any = None) -> Any:
             return dask.config.get(f"jobqueue.{config_name}.{key}", default)
 
+        for key in LINE_OPTIONS:
+            mapping = key == "job_extra_directives" and self.job_cls.config_name == "htcondor"
+            value = kwargs.get(key)
+            if value is None:
+                value = config(key.replace("_", "-"), None)
+            _check_option(key, value, mapping=mapping)
         if kwargs.get("python") is None:
             kwargs["python"] = sys.executable
         worker_args = kwargs.get("worker_extra_args")

@@ -16,6 +16,7 @@ SessionResources(backend=None, cores=2, memory=4294967296, gpus=0, stack=None)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -108,6 +109,10 @@ def check_walltime(backend: str, value: object) -> object:
     return value
 
 
+#: The smallest worker memory accepted (smaller is a forgotten unit: ``memory=4``).
+MIN_MEMORY = 2**20
+
+
 def parse_memory(value: object, *, field: str = "memory") -> int:
     """Bytes from an int, a dask size (``"4GiB"``, ``"500MB"``) or a Slurm size (``"4G"``).
 
@@ -133,8 +138,16 @@ def parse_memory(value: object, *, field: str = "memory") -> int:
                 number = None
     if number is None:
         raise ComputeConfigError(field, value, "malformed size; expected e.g. 4GiB, 500MB or 4G")
-    if number <= 0:
+    if not (math.isfinite(number) and number > 0):
         raise ComputeConfigError(field, value, "must be a positive size")
+    if number < MIN_MEMORY:
+        bare = isinstance(value, int | float) or str(value).strip().replace(".", "").isdigit()
+        hint = f"; a bare number is bytes: write {value}G or {value}GiB" if bare else ""
+        raise ComputeConfigError(
+            field,
+            value,
+            f"{int(number)} bytes is too small for a Dask worker (at least 1 MiB){hint}",
+        )
     return int(number)
 
 
