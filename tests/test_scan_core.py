@@ -813,3 +813,22 @@ def test_a_lost_scheduler_ends_the_scan_and_keeps_the_finished_trials(tmp_path):
         cluster.close()
     assert time.monotonic() - started < 60
     assert load_scan(tmp_path / "s").counts()["done"] >= 1
+
+
+def test_a_damaged_record_is_set_aside_and_its_trial_run_again(tmp_path, client):
+    """One empty trials/*.json (a crash mid-write on a network file system) made the store
+    unreadable, naming no file."""
+    first, log = run(tmp_path, client, sampler="random", n_trials=4)
+    damaged = sorted((tmp_path / "store" / "trials").glob("*.json"))[0]
+    damaged.write_text("")
+    with pytest.warns(RuntimeWarning, match=f"damaged trial record .*{damaged.name}"):
+        assert len(load_scan(tmp_path / "store").records) == 3
+    assert damaged.with_suffix(".damaged").exists() and not damaged.exists()
+    other = sorted((tmp_path / "store" / "trials").glob("*.json"))[0]
+    other.write_text('{"trial_id": ')  # found by the resume itself
+    with pytest.warns(RuntimeWarning, match=f"damaged trial record .*{other.name}"):
+        again, _ = run(tmp_path, client, sampler="random", n_trials=4)
+    assert again.executed == 2 and len(executions(log)) == 6
+    assert sorted(r["trial_id"] for r in again.records) == sorted(
+        r["trial_id"] for r in first.records
+    )

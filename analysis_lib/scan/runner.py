@@ -312,8 +312,11 @@ class _Scan:
             self.entries[k] = entry
             self.next_number += 1
             if entry.tid in self.recorded:  # resumed: told, never run again
-                self.finished[k] = self.store.read_record(entry.tid)
-                continue
+                record = self.store.read_record(entry.tid)
+                if record is not None:
+                    self.finished[k] = record
+                    continue
+                self.recorded.discard(entry.tid)  # damaged: run it again
             if self.pruning:
                 self.pruning.register(entry.tid, entry.otrial)
             self._submit(entry)

@@ -30,6 +30,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the data reach the disk before the name points at them
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -167,17 +170,41 @@ class TrialStore:
         with path.open("rb") as f:
             return pickle.load(f)
 
-    def read_record(self, tid: str) -> dict[str, Any]:
-        return json.loads(self.record_path(tid).read_text())
+    def read_record(self, tid: str) -> dict[str, Any] | None:
+        """Trial ``tid``'s record; None if it is damaged (then set aside, see
+        :meth:`_read`)."""
+        return self._read(self.record_path(tid))
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        """A record file, or None when it is not a whole record (a crash of a machine or a
+        network file system can leave one empty): it is renamed ``*.damaged``, with a
+        warning naming it, so that the trial counts as not done and a resume runs it."""
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or "trial_id" not in record:
+                raise ValueError("not a trial record")
+        except ValueError as exc:
+            aside = path.with_suffix(".damaged")
+            with contextlib.suppress(OSError):
+                os.replace(path, aside)
+            warnings.warn(
+                f"damaged trial record {path} ({exc}); set aside as {aside.name}: a resumed "
+                "scan runs that trial again",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+        return record
 
     def records(self) -> dict[str, dict[str, Any]]:
-        """All records, keyed by trial id (temporary files are ignored)."""
+        """All records, keyed by trial id (temporary and damaged files are left out)."""
         if not self.trials_dir.exists():
             return {}
         out = {}
         for path in sorted(self.trials_dir.glob("*.json")):
-            record = json.loads(path.read_text())
-            out[record["trial_id"]] = record
+            record = self._read(path)
+            if record is not None:
+                out[record["trial_id"]] = record
         return out
 
     def to_dataframe(self) -> pd.DataFrame:
