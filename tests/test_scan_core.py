@@ -832,3 +832,25 @@ def test_a_damaged_record_is_set_aside_and_its_trial_run_again(tmp_path, client)
     assert sorted(r["trial_id"] for r in again.records) == sorted(
         r["trial_id"] for r in first.records
     )
+
+
+def returns_what_it_is_told(params):
+    return {"none": None, "text": "0.5", "bool": True, "numpy": np.float32(0.25)}[params["kind"]]
+
+
+def test_an_objective_must_return_a_number(tmp_path, client):
+    """None was recorded as a float() TypeError; "0.5" and True were taken as values."""
+    result = scan(
+        returns_what_it_is_told,
+        {"kind": ["none", "text", "bool", "numpy"]},
+        n_trials=4,
+        sampler="grid",
+        store=tmp_path / "s",
+        client=client,
+        progress=False,
+    )
+    by_kind = {r["params"]["kind"]: r for r in result.records}
+    for kind, shown in (("none", "None"), ("text", "'0.5'"), ("bool", "True")):
+        assert by_kind[kind]["state"] == "failed"
+        assert f"the objective returned {shown}, not a number" in by_kind[kind]["error"]
+    assert by_kind["numpy"]["state"] == "done" and by_kind["numpy"]["value"] == 0.25

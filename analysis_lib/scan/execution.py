@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import os
 import pickle
 import socket
@@ -85,6 +86,11 @@ def execute_trial(
     start = time.perf_counter()
     try:
         value, model = objective(dict(spec.params), data, ctx)
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            # None (a forgotten return), "0.5" or True would be taken as numbers otherwise
+            raise TypeError(f"the objective returned {value!r}, not a number")
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"the objective returned {value!r}, not a finite number")
