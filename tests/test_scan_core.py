@@ -854,3 +854,25 @@ def test_an_objective_must_return_a_number(tmp_path, client):
         assert by_kind[kind]["state"] == "failed"
         assert f"the objective returned {shown}, not a number" in by_kind[kind]["error"]
     assert by_kind["numpy"]["state"] == "done" and by_kind["numpy"]["value"] == 0.25
+
+
+def test_an_objective_that_cannot_reach_the_workers_is_named_up_front(tmp_path, client):
+    lock = threading.Lock()
+
+    def locked(params):
+        with lock:
+            return params["x"]
+
+    with pytest.raises(TypeError, match=r"objective .*locked cannot be sent to the Dask workers"):
+        scan(locked, {"x": Float(0, 1)}, n_trials=2, seed=1, store=tmp_path / "s",
+             client=client, progress=False)  # fmt: skip
+    assert not (tmp_path / "s").exists()  # nothing written
+
+
+def test_a_failing_callback_is_named(tmp_path, client):
+    def bookkeeping(record):
+        raise KeyError("best")
+
+    with pytest.raises(RuntimeError, match=r"callback .*bookkeeping failed on trial \d+: KeyErr"):
+        run(tmp_path, client, sampler="random", n_trials=3, callbacks=[bookkeeping])
+    assert load_scan(tmp_path / "store").counts()["done"] >= 1  # what finished is kept

@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
 import optuna
 from optuna.trial import TrialState
 
@@ -337,7 +338,14 @@ class _Scan:
         if self.pruning:
             self.pruning.unregister(entry.tid)
         for callback in self.callbacks:
-            callback(record)
+            try:
+                callback(record)
+            except Exception as exc:
+                name = getattr(callback, "__qualname__", repr(callback))
+                raise RuntimeError(
+                    f"callback {name} failed on trial {record.get('number')}: {exc!r}; the "
+                    "scan stopped (its finished trials are kept: run it again to resume)"
+                ) from exc
 
     def _give_up(self, entry: _Entry) -> None:
         record = {
@@ -588,6 +596,13 @@ def scan(
         keep_model=keep_models,
         reuse=reuse,
     )
+    try:  # before anything is written: it goes to every worker with every trial
+        cloudpickle.dumps(wrapped)
+    except Exception as exc:
+        raise TypeError(
+            f"the objective {wrapped.describe()} cannot be sent to the Dask workers (it does "
+            f"not pickle: {exc}); keep open files, locks and clients out of it and its closure"
+        ) from None
     trial_store = TrialStore(store)
     if client is None and isinstance(data, ShippedData):
         client = data.client
