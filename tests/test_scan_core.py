@@ -876,3 +876,32 @@ def test_a_failing_callback_is_named(tmp_path, client):
     with pytest.raises(RuntimeError, match=r"callback .*bookkeeping failed on trial \d+: KeyErr"):
         run(tmp_path, client, sampler="random", n_trials=3, callbacks=[bookkeeping])
     assert load_scan(tmp_path / "store").counts()["done"] >= 1  # what finished is kept
+
+
+def fails_while_marked(params, data):
+    if Path(data["marker"]).exists():
+        raise MemoryError("a transient failure")
+    return params["x"]
+
+
+def test_failed_trials_run_again_on_resume_when_asked_and_given_up_ones_always(tmp_path, client):
+    """A failure that was not the trial's fault (or one fixed since) stayed failed forever:
+    a resume never ran those trials again."""
+    marker = tmp_path / "marker"
+    marker.touch()
+    common = {"n_trials": 3, "seed": 2, "store": tmp_path / "s", "client": client,
+              "data": {"marker": str(marker)}, "progress": False}  # fmt: skip
+    space = {"x": Float(0, 1)}
+    assert scan(fails_while_marked, space, **common).counts()["failed"] == 3
+    marker.unlink()
+    assert scan(fails_while_marked, space, **common).executed == 0  # the default keeps them
+    again = scan(fails_while_marked, space, retry_failed=True, **common)
+    assert again.executed == 3 and again.counts()["done"] == 3
+    # a trial the scan gave up on (workers lost max_retries times) runs again on resume
+    path = sorted((tmp_path / "s" / "trials").glob("*.json"))[0]
+    record = json.loads(path.read_text())
+    record.update(state="failed", value=None, infrastructure=True,
+                  error="gave up after 4 attempts: KilledWorker(...)")  # fmt: skip
+    path.write_text(json.dumps(record))
+    resumed = scan(fails_while_marked, space, **common)
+    assert resumed.executed == 1 and resumed.counts()["done"] == 3

@@ -177,6 +177,7 @@ class _Scan:
         resources: Mapping[str, float] | None,
         max_retries: int,
         keep_models: bool,
+        retry_failed: bool,
         history_lag: int | None,
         data_token: str | None,
         progress: Progress,
@@ -192,6 +193,7 @@ class _Scan:
         self.resources = dict(resources) if resources else None
         self.max_retries = max_retries
         self.keep_models = keep_models
+        self.retry_failed = retry_failed
         self.history_lag = history_lag
         self.data_token = data_token
         self.progress = progress
@@ -314,13 +316,24 @@ class _Scan:
             self.next_number += 1
             if entry.tid in self.recorded:  # resumed: told, never run again
                 record = self.store.read_record(entry.tid)
-                if record is not None:
+                if record is not None and not self._rerun(record):
                     self.finished[k] = record
                     continue
-                self.recorded.discard(entry.tid)  # damaged: run it again
+                self.recorded.discard(entry.tid)  # damaged or to be retried: run it again
             if self.pruning:
                 self.pruning.register(entry.tid, entry.otrial)
             self._submit(entry)
+
+    def _rerun(self, record: dict[str, Any]) -> bool:
+        """Whether a stored record is run again on resume: a trial the scan gave up on
+        after infrastructure errors (a lost batch slot, say), and with ``retry_failed``
+        any failed trial."""
+        if record.get("state") != "failed":
+            return False
+        given_up = record.get("infrastructure") or str(record.get("error", "")).startswith(
+            "gave up after"
+        )
+        return bool(given_up or self.retry_failed)
 
     # --- completion -----------------------------------------------------------------------------
     def _record(self, entry: _Entry, record: dict[str, Any], model: Any, reruns: int) -> None:
@@ -358,6 +371,7 @@ class _Scan:
             "traceback": "\n".join(entry.errors),
             "worker": None,
             "duration_s": None,
+            "infrastructure": True,  # not the trial's fault: a resume runs it again
         }
         self._record(entry, record, None, 0)
 
@@ -472,6 +486,7 @@ def scan(
     cv: Any = None,
     validation_fraction: float = 0.25,
     keep_models: bool = True,
+    retry_failed: bool = False,
     reuse: bool = True,
     history_lag: int | None = None,
     progress: bool | Progress = True,
@@ -530,6 +545,11 @@ def scan(
         held-out share used without ``X_val``.
     keep_models : bool
         Store the fitted estimator of every done trial (for :meth:`ScanResult.best_model`).
+    retry_failed : bool
+        On resume, run the trials that failed again (the objective's own errors: after a
+        fix, or a transient cause). Trials the scan gave up on after ``max_retries``
+        infrastructure errors (workers lost, batch slots taken back) are always run again
+        on resume.
     reuse : bool
         XGBoost models (XGBoost's scikit-learn classes, and
         :class:`~analysis_lib.training.XGBoostClassifier` also inside an objective
@@ -667,6 +687,7 @@ def scan(
             resources=resources,
             max_retries=max_retries,
             keep_models=keep_models,
+            retry_failed=retry_failed,
             history_lag=history_lag,
             data_token=token,
             progress=make_progress(progress),
