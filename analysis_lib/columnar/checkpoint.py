@@ -25,7 +25,7 @@ Examples
 ...             "entrystart": 0, "entrystop": 10}
 ...     cp.save({"out": {"chunks": [{"bad": None}]}}, meta, None)
 ...     print(cp.load(meta, None), cp.count())
-{'out': {'chunks': [{'bad': None}]}} 1
+{'out': {'chunks': [{'bad': None, 'resumed': True}]}} 1
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ XGBoost handles NaN natively; a Keras model sees NaN unless ``fill_value`` is gi
 Examples
 --------
 >>> import numpy as np, xgboost
->>> X = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+>>> X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
 >>> booster = xgboost.train({"objective": "binary:logistic"},
 ...                         xgboost.DMatrix(X, label=X[:, 0] > 0), num_boost_round=3)
 >>> scorer = FeatureScorer(booster, ["a", ("b", 2)])

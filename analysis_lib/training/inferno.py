@@ -480,6 +480,7 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
         hist = self.model_.fit(
             _full_batches((x32, y32, w32), batch, self.seed),
             epochs=int(self.epochs),
+            shuffle=False,  # the dataset reshuffles every epoch itself
             validation_data=None if validation is None else _one_batch(validation),
             verbose=self.verbose,
         )

@@ -27,7 +27,8 @@ Examples
 ...     x = np.r_[rng.normal(1 + shift, 1, 300), rng.normal(-1, 1, 300)]
 ...     return pd.DataFrame({"x": x, "label": np.r_[np.ones(300), np.zeros(300)]})
 >>> tables = {"nominal": table(0.0), "jes_up": table(0.5), "jes_down": table(-0.5)}
->>> clf = NuisanceParameterisedClassifier(XGBoostClassifier(n_estimators=10), nuisance="jes")
+>>> clf = NuisanceParameterisedClassifier(XGBoostClassifier(n_estimators=10), nuisance="jes",
+...                                        weight_column=None)  # the tables have no weights
 >>> clf = clf.fit(tables)
 >>> clf.nuisance_values_
 {'jes_down': -1.0, 'nominal': 0.0, 'jes_up': 1.0}
