@@ -2,7 +2,7 @@
 
 The benchmark writes a synthetic NanoAOD-like file (``tests/columnar_samples.py``, default
 300 000 events, uproot's default compression) and measures the arms below. Each of the
-first eight runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
+first nine runs in a process of its own (:class:`ArmProcesses`), warmed up there, so that no
 arm runs on the memory another arm just freed; the processes take turns, one sample at a
 time, so that a change of the machine's speed during the run reaches every arm. A process
 keeps a speed of its own from sample to sample (four processes of the raw read sampled in
@@ -16,13 +16,20 @@ the medians are over all samples of all rounds:
     handle, no array cache, one thread — in two ways: ``raw_chunked``, the pipeline's
     chunks (``tree.arrays(entry_start=..., entry_stop=...)`` per chunk of ``--chunksize``,
     cut as the pipeline cuts the file: :mod:`analysis_lib.columnar.chunking`), and
-    ``raw_whole``, one ``tree.arrays`` call for the whole file. The baseline is the
-    faster of the two medians;
+    ``raw_whole``, one ``tree.arrays`` call for the whole file. Both decode the ZLIB
+    baskets with uproot's own decoder (Python's ``zlib``), as a plain uproot read does.
+    The baseline is the faster of the two medians;
+``raw_libdeflate`` (informational)
+    ``raw_whole`` with the ZLIB baskets decoded by libdeflate, the decoder the pipeline
+    chooses (:mod:`analysis_lib.columnar.zlib_decoder`): ``features_vs_raw_libdeflate``
+    is the pipeline against a raw read that decodes as fast as it does, i.e. what its
+    selection, features and output cost beyond reading;
 ``features``
     :func:`analysis_lib.columnar.run_columnar` with ``nominal`` plus two shape variations
     (``jes_up``, ``jes_down`` by default: selection, weights and features three times) on the
     iterative executor — one process, one thread, like ``raw``; tables kept in memory. The
-    whole call is timed: checking the inputs, the Runner, reading, processing, assembling;
+    whole call is timed: checking the inputs, the Runner, reading (ZLIB baskets decoded by
+    libdeflate, the pipeline's default), processing, assembling;
 ``read_only`` (informational)
     the same Runner reading the same chunks into numpy
     (:func:`~analysis_lib.columnar.inputs.read_inputs`) and doing nothing else: the floor the
@@ -194,6 +201,7 @@ ARMS = (
     "raw_chunked",
     "features",
     "raw_whole",
+    "raw_libdeflate",
     "read_only",
     "features_nanoevents",
     "features_one_chunk",
@@ -213,12 +221,15 @@ def arm_sampler(
 ) -> Callable[[], float]:
     """A function that times one run of the arm ``name`` (one of :data:`ARMS`)."""
     from analysis_lib.columnar import SemileptonicProcessor
+    from analysis_lib.columnar.zlib_decoder import use_zlib_decoder
 
     if name not in ARMS:
         raise ValueError(f"unknown arm {name!r} (known: {', '.join(ARMS)})")
+    if name.startswith("raw_"):
+        use_zlib_decoder("libdeflate" if name == "raw_libdeflate" else "zlib")
     if name == "raw_chunked":
         return lambda: raw_read(path, branches, ranges)
-    if name == "raw_whole":
+    if name in ("raw_whole", "raw_libdeflate"):
         return lambda: raw_read(path, branches, None)
     btag_branch = SemileptonicProcessor().btag_branch
     if name == "read_only":
@@ -343,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis_lib.columnar import SemileptonicProcessor, default_features
     from analysis_lib.columnar.inputs import input_branches
     from analysis_lib.columnar.output import code_version
+    from analysis_lib.columnar.zlib_decoder import zlib_decoder
 
     variations = [v for v in args.variations.split(",") if v]
     all_variations = ["nominal", *variations]
@@ -360,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # the tables (for the checks and the model below); warms up the page cache
         _, warm = pipeline(path, processor, **kwargs)
+        pipeline_decoder = zlib_decoder()
         n_rows = {v: warm.table(variation=v).num_rows for v in all_variations}
         assert warm.timing["n_chunks"] == len(ranges), "the raw read's chunks differ"
 
@@ -439,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "trees": args.trees,
             "generation_s": generation_s,
+            "zlib_decoder": {"raw": "zlib", "pipeline": pipeline_decoder},
             "isolation": (
                 f"one process per arm and round, {args.rounds} rounds: {', '.join(ARMS)}"
             ),
@@ -467,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "features_vs_raw_chunked": med["raw_chunked"] / feat_med,
             "features_vs_raw_whole": med["raw_whole"] / feat_med,
+            "features_vs_raw_libdeflate": med["raw_libdeflate"] / feat_med,
+            "raw_libdeflate_speedup": med["raw_whole"] / med["raw_libdeflate"],
             "features_target": FEATURES_TARGET,
             "features_nanoevents": raw_med / med["features_nanoevents"],
             "features_one_chunk": raw_med / med["features_one_chunk"],
@@ -510,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     line("raw uproot read, pipeline's chunks", med["raw_chunked"])
     line("raw uproot read, whole file", med["raw_whole"], f"(baseline: {raw_kind})")
+    line(
+        "raw uproot read, libdeflate",
+        med["raw_libdeflate"],
+        f"features vs it {r['features_vs_raw_libdeflate']:.2f}",
+    )
     line("read-only Runner (the floor)", med["read_only"], f"ratio {r['read_only']:.2f}")
     line(
         "features, " + "+".join(all_variations),

@@ -40,7 +40,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 STACK = (
     "numpy", "scipy", "pandas", "pyarrow", "numba", "sklearn", "matplotlib", "mplhep",
     "uproot", "awkward", "coffea", "hist", "vector", "fastjet", "pythia8mc",
-    "dask", "distributed", "dask_awkward", "dask_histogram", "dask_jobqueue",
+    "deflate", "dask", "distributed", "dask_awkward", "dask_histogram", "dask_jobqueue",
     "dask_kubernetes", "dask_gateway", "optuna", "optuna_integration", "pyhf",
     "xgboost", "keras", "tensorflow", "onnx", "onnxruntime", "onnxmltools", "tf2onnx",
     "pynvml", "ipywidgets", "ipykernel", "jupyterlab", "jupyterhub", "dask_labextension",
@@ -162,6 +162,13 @@ def xgboost_build() -> dict[str, Any]:
     return {"version": xgboost.__version__, "use_cuda": bool(info.get("USE_CUDA"))}
 
 
+def zlib_decoder() -> dict[str, Any]:
+    """The columnar pipeline's ZLIB decoder, libdeflate, must work with this uproot."""
+    from analysis_lib.columnar.zlib_decoder import use_zlib_decoder
+
+    return {"decoder": use_zlib_decoder("libdeflate")}
+
+
 def _toy(n: int = 256, d: int = 8, seed: int = 0):
     import numpy as np
 
@@ -217,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke.check("imports", import_stack)
     smoke.check("project", import_project)
     smoke.check("requirements", lambda: requirements_met(SUBSTITUTES[args.stack]))
+    smoke.check("zlib_decoder", zlib_decoder)
     nvml = smoke.check("nvml", nvml_gpus) or {"count": 0}
     tf_gpu = smoke.check("tensorflow_gpu", tensorflow_gpus) or {}
     xgb = smoke.check("xgboost_build", xgboost_build) or {}

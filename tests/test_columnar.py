@@ -38,6 +38,7 @@ from analysis_lib.columnar import (
 from analysis_lib.columnar import output as output_module
 from analysis_lib.columnar import processor as processor_module
 from analysis_lib.columnar import runner as runner_module
+from analysis_lib.columnar.zlib_decoder import zlib_decoder
 from analysis_lib.compute.config import CONFIG_KEY
 
 #: Medium DeepJet working point, written out here so the reference is independent of
@@ -729,6 +730,9 @@ def test_dask_worker_processes(samples, full_run, tmp_path):
         dask_result = run_columnar(
             [samples["zprime"]], client=client, progress=False, chunksize=700, output=tmp_path
         )
+        # the workers that read decode ZLIB baskets with libdeflate (zlib_decoder)
+        decoders = client.run(zlib_decoder)
+    assert "libdeflate" in decoders.values(), decoders
     assert dask_result.table("zprime", "jes_up").equals(result.tables["zprime"]["jes_up"])
     assert (tmp_path / "zprime" / "jes_up.parquet").is_file()
     assert not (tmp_path / ".checkpoints").exists()  # used by the workers, then removed

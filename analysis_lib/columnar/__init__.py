@@ -18,7 +18,7 @@ Modules: :mod:`.inputs` (branches), :mod:`.selection`, :mod:`.features`,
 :mod:`.systematics`, :mod:`.inference`, :mod:`.processor`, :mod:`.runner`, :mod:`.output`,
 :mod:`.checkpoint`, :mod:`.samples`, :mod:`.chunking` (chunks cut where the baskets
 are), :mod:`.kernels` (numba loops), :mod:`.direct` (chunks read straight from the tree),
-:mod:`.errors`.
+:mod:`.errors`, :mod:`.zlib_decoder` (libdeflate for ZLIB baskets).
 
 Examples
 --------

@@ -13,7 +13,8 @@ checkpoints, accumulation) and changes only the work function: when the processo
 :func:`open_tree` — a small per-thread cache of open files, so the chunks of a file that run
 in the same worker thread share one open file and one parsed ``TTree``, as a plain uproot
 read of the whole file does — and goes to ``process_tree``. Any other processor or format
-takes coffea's own path.
+takes coffea's own path. Either way the work function first lets the worker process decode
+ZLIB baskets with libdeflate (:func:`~analysis_lib.columnar.zlib_decoder.prefer_fast_zlib`).
 
 :func:`close_trees` closes the calling thread's cached files (``run_columnar`` does it when
 a run ends); worker processes keep at most :data:`MAX_OPEN_FILES` open per thread.
@@ -42,6 +43,8 @@ import lz4.frame as lz4f
 import uproot
 from coffea.processor import ProcessorABC, Runner
 from coffea.processor.checkpointer import CheckpointerABC
+
+from .zlib_decoder import prefer_fast_zlib
 
 #: Open files kept per thread.
 MAX_OPEN_FILES = 4
@@ -140,6 +143,7 @@ class DirectRunner(Runner):
         checkpointer,
         cache_function,
     ):
+        prefer_fast_zlib()  # once per process: libdeflate for ZLIB baskets (zlib_decoder)
         heavy = processor_instance == "heavy"
         processor = item[1] if heavy else processor_instance
         if not isinstance(processor, ProcessorABC) and not callable(processor):
