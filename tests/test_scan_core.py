@@ -905,3 +905,39 @@ def test_failed_trials_run_again_on_resume_when_asked_and_given_up_ones_always(t
     path.write_text(json.dumps(record))
     resumed = scan(fails_while_marked, space, **common)
     assert resumed.executed == 1 and resumed.counts()["done"] == 3
+
+
+def test_keeping_models_on_resume_fits_the_trials_that_kept_none(tmp_path, client):
+    """A scan run with keep_models=False and resumed with True left best_model() failing:
+    the done trials were never fitted again."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    common = {"n_trials": 3, "sampler": "random", "seed": 4, "store": tmp_path / "s",
+              "client": client, "data": (X, y), "progress": False}  # fmt: skip
+    space = {"C": Float(0.01, 10, log=True)}
+    first = scan(LogisticRegression(), space, keep_models=False, **common)
+    assert first.executed == 3
+    with pytest.raises(FileNotFoundError, match="no model kept"):
+        first.best_model()
+    assert scan(LogisticRegression(), space, keep_models=False, **common).executed == 0
+    again = scan(LogisticRegression(), space, keep_models=True, **common)
+    assert again.executed == 3 and again.counts() == {"done": 3, "failed": 0, "pruned": 0}
+    assert pytest.approx(again.best_params["C"]) == again.best_model().C
+    assert len(list((tmp_path / "s" / "models").glob("*.pkl"))) == 3
+    assert scan(LogisticRegression(), space, keep_models=True, **common).executed == 0
+
+
+def test_data_that_cannot_reach_the_workers_are_named_up_front(tmp_path, client):
+    data = {"x": np.arange(3.0), "lock": threading.Lock()}
+    with pytest.raises(TypeError, match=r"data of type dict cannot be sent to the Dask workers"):
+        scan(lambda p, data: p["x"], {"x": Float(0, 1)}, n_trials=2, seed=1,
+             store=tmp_path / "s", client=client, data=data, progress=False)  # fmt: skip
+    assert not (tmp_path / "s").exists()  # nothing written
+    # what only cloudpickle sends still goes
+    result = scan(lambda p, data: data["f"](p["x"]), {"x": Float(0, 1)}, n_trials=2, seed=1,
+                  store=tmp_path / "t", client=client, data={"f": lambda v: v * 2},
+                  progress=False)  # fmt: skip
+    assert result.counts()["done"] == 2

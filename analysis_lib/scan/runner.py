@@ -326,8 +326,15 @@ class _Scan:
 
     def _rerun(self, record: dict[str, Any]) -> bool:
         """Whether a stored record is run again on resume: a trial the scan gave up on
-        after infrastructure errors (a lost batch slot, say), and with ``retry_failed``
-        any failed trial."""
+        after infrastructure errors (a lost batch slot, say), with ``retry_failed`` any
+        failed trial, and with ``keep_models`` a done trial of an estimator scan whose
+        model was not kept (it ran with ``keep_models=False``)."""
+        if record.get("state") == "done":
+            return (
+                self.keep_models
+                and getattr(self.objective, "keep_model", False)
+                and not self.store.model_path(record["trial_id"]).exists()
+            )
         if record.get("state") != "failed":
             return False
         given_up = record.get("infrastructure") or str(record.get("error", "")).startswith(
@@ -545,6 +552,8 @@ def scan(
         held-out share used without ``X_val``.
     keep_models : bool
         Store the fitted estimator of every done trial (for :meth:`ScanResult.best_model`).
+        Resuming with ``True`` a scan that ran with ``False`` fits its done trials again,
+        so that every done trial has its model.
     retry_failed : bool
         On resume, run the trials that failed again (the objective's own errors: after a
         fix, or a transient cause). Trials the scan gave up on after ``max_retries``

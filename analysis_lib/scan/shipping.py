@@ -51,6 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cloudpickle
 from distributed.diagnostics.plugin import WorkerPlugin
 
 __all__ = [
@@ -123,7 +124,18 @@ def data_token(data: Any) -> str:
             ) from exc
         key = pickle.dumps((os.path.abspath(data.path), st.st_size, st.st_mtime_ns))
         return hashlib.sha256(key).hexdigest()[:16]
-    return hashlib.sha256(pickle.dumps(data, protocol=5)).hexdigest()[:16]
+    try:
+        payload = pickle.dumps(data, protocol=5)
+    except Exception:  # what only cloudpickle sends (a lambda in a dict, say)
+        try:
+            payload = cloudpickle.dumps(data, protocol=5)
+        except Exception as exc:
+            raise TypeError(
+                f"data of type {type(data).__name__} cannot be sent to the Dask workers (it "
+                f"does not pickle: {exc}); pass arrays, data frames or a dict of them, or a "
+                "SharedPath to a file the workers read"
+            ) from None
+    return hashlib.sha256(payload).hexdigest()[:16]
 
 
 class DataPlugin(WorkerPlugin):
