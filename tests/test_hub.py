@@ -108,6 +108,10 @@ def test_launch_url_prefills_the_form(hub, users):
     assert re.search(r'<option value="1"\s+selected>1</option>', page.text)
     assert re.search(r'<option value="slurm"\s+selected>slurm</option>', page.text)
     assert hub.server_model(name) is None  # pre-filled, not started
+    # on purpose, so the hub logs one line, not an error with a traceback
+    log = hub.log_text()
+    assert "Launch URL without autostart: serving the pre-filled form" in log
+    assert "PrefillForm" not in log and "Failed to spawn single-user server" not in log
 
     bad = s.get(f"{hub.url}/hub/spawn?cores=999", timeout=30)
     assert bad.status_code == 400 and "cores: must be a whole number" in bad.text

@@ -88,6 +88,10 @@ BAD = [
     ({"gpus": "-1"}, "gpus"),
     ({"colour": "red"}, "colour"),
     ({"cores": {"$gt": 1}}, "cores"),
+    # digits of other scripts (fullwidth, Arabic-Indic) and non-ASCII spaces are not numbers
+    ({"cores": "\uff12"}, "cores"),
+    ({"memory": "\u0664G"}, "memory"),
+    ({"cores": "2\u00a0"}, "cores"),
 ]
 
 

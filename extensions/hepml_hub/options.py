@@ -37,8 +37,8 @@ FIELDS = ("stack", "cores", "memory", "gpus", "backend")
 KNOWN_BACKENDS = ("local", "slurm", "htcondor", "pbs", "kubernetes", "gateway")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_MEMORY = re.compile(r"^\s*(\d{1,6})\s*(g|gb|gi|gib)?\s*$", re.IGNORECASE)
-_INTEGER = re.compile(r"^\s*\+?(\d{1,6})\s*$")
+_MEMORY = re.compile(r"^\s*(\d{1,6})\s*(g|gb|gi|gib)?\s*$", re.IGNORECASE | re.ASCII)
+_INTEGER = re.compile(r"^\s*\+?(\d{1,6})\s*$", re.ASCII)
 
 
 class OptionsError(web.HTTPError):

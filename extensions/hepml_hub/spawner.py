@@ -24,6 +24,7 @@ In ``jupyterhub_config.py``::
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from html import escape
@@ -55,6 +56,39 @@ class PrefillForm(Exception):
 
     jupyterhub_message = None
     jupyterhub_html_message = None
+
+
+class PrefillLogFilter(logging.Filter):
+    """One INFO line, not an ERROR with a traceback, for a launch URL that pre-fills the form.
+
+    JupyterHub's spawn page logs every exception of ``options_from_query`` as "Failed to
+    spawn single-user server with query arguments", with its traceback. A launch URL
+    without ``autostart`` raises :class:`PrefillForm` on purpose, so that record is
+    rewritten; every other record passes unchanged.
+
+    Examples
+    --------
+    >>> record = logging.LogRecord("JupyterHub", logging.ERROR, __file__, 1, "Failed", (),
+    ...                            (PrefillForm, PrefillForm("x"), None))
+    >>> PrefillLogFilter().filter(record), record.levelname, record.exc_info
+    (True, 'INFO', None)
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info
+        if exc and isinstance(exc[0], type) and issubclass(exc[0], PrefillForm):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = "Launch URL without autostart: serving the pre-filled form"
+            record.args = ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    @classmethod
+    def install(cls, log: logging.Logger | logging.LoggerAdapter) -> None:
+        """Add the filter to ``log`` (the hub's logger) once."""
+        logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
 
 
 class HepmlSpawner(LocalProcessSpawner):
@@ -360,6 +394,7 @@ class HepmlSpawner(LocalProcessSpawner):
             raise self._refuse(exc, query) from None
         if autostart and autostart[0] not in ("0", "false", ""):
             return options
+        PrefillLogFilter.install(self.log)  # the hub would log this raise as an error
         raise PrefillForm("launch URL: review the pre-filled form")
 
     async def apply_session_options(self, spawner, user_options: dict) -> None:
