@@ -10,7 +10,10 @@ distinct thresholds, ties counted half), which equals the weighted Mann-Whitney 
           \\left([x_i > x_j] + \\tfrac12 [x_i = x_j]\\right)}{\\sum_{i \\in S} w_i
           \\sum_{j \\in B} w_j},
 
-an unbiased estimate of the population AUC when the signed weights are. ``"clip"`` sets
+an unbiased estimate of the population AUC when the signed weights are. Like any estimate
+from signed weights it can fall outside [0, 1] when negative weights dominate somewhere
+(a small sample, or a score region of mostly negative weights): that says the sample is
+too small to measure the AUC, not that the classifier is better than perfect. ``"clip"`` sets
 negative weights to zero first; ``"error"`` refuses them. Either way each class must have a
 positive total weight.
 
@@ -168,6 +171,15 @@ def roc_auc(
     Examples
     --------
     >>> roc_auc([1, 1, 0, 0], [0.9, 0.8, 0.3, 0.1])
+    1.0
+
+    A background of net weight 0.1, mostly cancelled above the signal: the signed estimate
+    is far outside [0, 1], the clipped one is the AUC of the positive weights alone.
+
+    >>> y, score, w = [0, 0, 1, 1], [0.1, 0.9, 0.5, 0.6], [1, -0.9, 1, 1]
+    >>> round(roc_auc(y, score, sample_weight=w), 6)
+    10.0
+    >>> roc_auc(y, score, sample_weight=w, negative_weights="clip")
     1.0
     """
     return roc_curve(
