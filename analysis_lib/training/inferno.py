@@ -224,14 +224,14 @@ def batch_size_for(y: ArrayLike, w: ArrayLike, steps: int) -> int:
     return min(max(1, math.ceil(k)), n)
 
 
-def _full_batches(arrays: tuple, batch: int, seed: int | None):
-    """``tf.data``: the events reshuffled every epoch and cut into full batches only."""
-    import tensorflow as tf
-
+def _whole_batches(arrays: tuple, batch: int, seed: int | None) -> tuple:
+    """The events cut to whole batches: ``len % batch`` of them, drawn at random once, are
+    left out, so that every batch of every epoch is full (Keras reshuffles the rest each
+    epoch, as fast as it batches arrays; a ``tf.data`` shuffle of single events was about
+    a quarter slower)."""
     n = len(arrays[0])
-    data = tf.data.Dataset.from_tensor_slices(arrays)
-    data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch, drop_remainder=True).prefetch(2)
+    keep = np.sort(np.random.default_rng(seed).permutation(n)[: (n // batch) * batch])
+    return tuple(a[keep] for a in arrays)
 
 
 def _one_batch(arrays: tuple):
@@ -264,9 +264,9 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
     batch_size : int, default 2000
         Events per step. Every batch must hold signal and background (the Fisher matrix
         of a batch without signal has no inverse): ``fit`` refuses a size for which a
-        batch without either is not negligible (see :func:`batch_size_for`). The input is
-        shuffled every epoch and cut into full batches; the events left over (fewer than
-        ``batch_size``, different ones each epoch) wait for the next epoch.
+        batch without either is not negligible (see :func:`batch_size_for`). Every batch is
+        full: ``len(X) % batch_size`` events, drawn at random once, are left out of the
+        training, and the rest is reshuffled every epoch.
     learning_rate : float, default 1e-3
         Adam step size at the start.
     learning_rate_decay : float, default 1.0
@@ -477,10 +477,14 @@ class InfernoClassifier(KerasModelEstimator, BaseEstimator):
                 f"batch_size >= {needed}, or more signal events"
             )
         self.model_ = self._make_model(values.shape[1], steps_per_epoch * int(self.epochs))
+        x32, y32, w32 = _whole_batches((x32, y32, w32), batch, self.seed)
         hist = self.model_.fit(
-            _full_batches((x32, y32, w32), batch, self.seed),
+            x32,
+            y32,
+            sample_weight=w32,
+            batch_size=batch,
             epochs=int(self.epochs),
-            shuffle=False,  # the dataset reshuffles every epoch itself
+            shuffle=True,
             validation_data=None if validation is None else _one_batch(validation),
             verbose=self.verbose,
         )
