@@ -103,19 +103,25 @@ def test_managed_services(hub):
 def test_launch_url_prefills_the_form(hub, users):
     name, password = users.create("launch-url")
     s = hub.login(name, password)
+    seen = len(hub.log_text())  # the hub (and its log) may have served other tests
     page = s.get(f"{hub.url}/hub/spawn?stack=cpu&cores=1&memory=2&backend=slurm", timeout=30)
     assert page.status_code == 200
     assert re.search(r'<option value="1"\s+selected>1</option>', page.text)
     assert re.search(r'<option value="slurm"\s+selected>slurm</option>', page.text)
     assert hub.server_model(name) is None  # pre-filled, not started
     # on purpose, so the hub logs one line, not an error with a traceback
-    log = hub.log_text()
-    assert "Launch URL without autostart: serving the pre-filled form" in log
+    log = hub.log_text()[seen:]
+    assert "Launch URL without autostart: serving the form" in log
     assert "PrefillForm" not in log and "Failed to spawn single-user server" not in log
 
+    seen = len(hub.log_text())
     bad = s.get(f"{hub.url}/hub/spawn?cores=999", timeout=30)
     assert bad.status_code == 400 and "cores: must be a whole number" in bad.text
     assert hub.server_model(name) is None
+    # the user's mistake is a warning naming it, not a hub error with a traceback
+    log = hub.log_text()[seen:]
+    assert "Launch URL refused: cores: must be a whole number" in log
+    assert "Traceback" not in log and "Failed to spawn single-user server" not in log
 
     started = s.get(f"{hub.url}/hub/spawn?cores=1&memory=2&autostart=1", timeout=30)
     assert started.status_code == 200

@@ -51,6 +51,10 @@ JUPYTER_CONFIG = Path(__file__).parent / "jupyter_config"
 GPU_ALLOCATOR = GpuAllocator()
 
 
+#: What JupyterHub's spawn page logs, with the traceback, when ``options_from_query`` raises.
+QUERY_FAILED = "Failed to spawn single-user server with query arguments"
+
+
 class PrefillForm(Exception):
     """Raised by ``options_from_query`` to show the form pre-filled instead of spawning."""
 
@@ -58,29 +62,41 @@ class PrefillForm(Exception):
     jupyterhub_html_message = None
 
 
-class PrefillLogFilter(logging.Filter):
-    """One INFO line, not an ERROR with a traceback, for a launch URL that pre-fills the form.
+class LaunchUrlLogFilter(logging.Filter):
+    """One line, not an ERROR with a traceback, for what a launch URL causes by design.
 
     JupyterHub's spawn page logs every exception of ``options_from_query`` as "Failed to
-    spawn single-user server with query arguments", with its traceback. A launch URL
-    without ``autostart`` raises :class:`PrefillForm` on purpose, so that record is
-    rewritten; every other record passes unchanged.
+    spawn single-user server with query arguments", with its traceback. Two of them are
+    no failure of the hub: a launch URL without ``autostart`` raises :class:`PrefillForm`
+    on purpose (an INFO line), and a refused option raises
+    :class:`~hepml_hub.options.OptionsError`, which the user sees with status 400 (a
+    WARNING naming the option). Every other record passes unchanged.
 
     Examples
     --------
-    >>> record = logging.LogRecord("JupyterHub", logging.ERROR, __file__, 1, "Failed", (),
-    ...                            (PrefillForm, PrefillForm("x"), None))
-    >>> PrefillLogFilter().filter(record), record.levelname, record.exc_info
-    (True, 'INFO', None)
+    >>> record = logging.LogRecord("JupyterHub", logging.ERROR, __file__, 1, QUERY_FAILED,
+    ...                            (), (OptionsError, OptionsError("cores", "too many"), None))
+    >>> LaunchUrlLogFilter().filter(record), record.levelname, record.getMessage()
+    (True, 'WARNING', 'Launch URL refused: cores: too many')
+    >>> record.exc_info is None
+    True
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info
-        if exc and isinstance(exc[0], type) and issubclass(exc[0], PrefillForm):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg = "Launch URL without autostart: serving the pre-filled form"
-            record.args = ()
-            record.exc_info, record.exc_text = None, None
+        if not exc or not isinstance(exc[0], type):
+            return True
+        if issubclass(exc[0], PrefillForm):
+            level, message = logging.INFO, "Launch URL without autostart: serving the form"
+        elif issubclass(exc[0], OptionsError) and record.msg == QUERY_FAILED:
+            error = exc[1]
+            reason = error.log_message % error.args if error.args else error.log_message
+            level, message = logging.WARNING, f"Launch URL refused: {reason}"
+        else:
+            return True
+        record.levelno, record.levelname = level, logging.getLevelName(level)
+        record.msg, record.args = message, ()
+        record.exc_info, record.exc_text = None, None
         return True
 
     @classmethod
@@ -386,6 +402,7 @@ class HepmlSpawner(LocalProcessSpawner):
 
     def options_from_query(self, query_data: dict) -> dict:
         """Launch URLs pre-fill the form; with ``autostart=1`` they spawn directly."""
+        LaunchUrlLogFilter.install(self.log)  # what the hub logs of the raises below
         query = dict(query_data)
         autostart = query.pop("autostart", None)
         try:
@@ -394,7 +411,6 @@ class HepmlSpawner(LocalProcessSpawner):
             raise self._refuse(exc, query) from None
         if autostart and autostart[0] not in ("0", "false", ""):
             return options
-        PrefillLogFilter.install(self.log)  # the hub would log this raise as an error
         raise PrefillForm("launch URL: review the pre-filled form")
 
     async def apply_session_options(self, spawner, user_options: dict) -> None:
